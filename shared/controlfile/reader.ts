@@ -1,0 +1,222 @@
+/**
+ * Reads control files exactly as Python 3's `configparser.ConfigParser()`
+ * does with its default settings (RawConfigParser._read in CPython 3.11):
+ * `=`/`:` delimiters, `#`/`;` full-line comments, no inline comments, strict
+ * duplicates, empty lines kept inside values, indented continuation lines.
+ *
+ * Python stops at the first duplicate or missing header and defers syntax
+ * errors to the end of the file. We read on past all of them so that
+ * `xentest check` can report every problem at once, and keep Python's order so
+ * that `pythonError()` is the exception Python would have raised.
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigDocument, DEFAULT_SECTION, type RawOption, type RawSection } from './document.js';
+import {
+  ConfigError,
+  duplicateOption,
+  duplicateSection,
+  missingSectionHeader,
+  parsingError,
+  type BadLine,
+} from './errors.js';
+import { firstNonSpace, pyLower, pyRstrip, pyStrip } from './pystring.js';
+
+export interface ReadResult {
+  readonly doc: ConfigDocument;
+  /** Duplicates and a missing header, in file order. Python raises the first one. */
+  readonly fatal: readonly ConfigError[];
+  /** Lines Python rejects; it raises one ParsingError for all of them at the end. */
+  readonly badLines: readonly BadLine[];
+}
+
+/** The error Python raises while reading, if any. */
+export function pythonReadError(result: ReadResult): ConfigError | undefined {
+  const first = result.fatal[0];
+  if (first) return first;
+  if (result.badLines.length > 0) return parsingError(result.doc.file, result.badLines);
+  return undefined;
+}
+
+/**
+ * Split like Python's universal-newlines text mode: \r\n, \r and \n end a
+ * line, and each line keeps its ending (translated to \n) as Python's do.
+ */
+function splitLines(text: string): string[] {
+  const parts = text.split(/\r\n|\r|\n/);
+  const lines = new Array<string>(parts.length);
+  const last = parts.length - 1;
+  for (let i = 0; i < last; i++) lines[i] = parts[i] + '\n';
+  if (parts[last] !== '') lines[last] = parts[last] as string;
+  else lines.length = last;
+  return lines;
+}
+
+function newSection(name: string, file: string, line: number): RawSection {
+  return { name, file, line, options: new Map() };
+}
+
+/** A pending value: the option it belongs to and its lines, joined at the end. */
+interface Pending {
+  option: RawOption;
+  parts: string[];
+}
+
+export function readControlText(text: string, file: string): ReadResult {
+  const defaults = newSection(DEFAULT_SECTION, file, 0);
+  const sections = new Map<string, RawSection>();
+  const fatal: ConfigError[] = [];
+  const badLines: BadLine[] = [];
+  const pending: Pending[] = [];
+  // (section, option) pairs already defined, and sections already opened, in this file.
+  const added = new Set<string>();
+  const addedSections = new Set<string>();
+
+  let cursect: RawSection | undefined;
+  let current: Pending | undefined; // Python's `optname`, when truthy
+  let indentLevel = 0;
+  let missingHeaderReported = false;
+
+  const lines = splitLines(text);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    const lineno = i + 1;
+    const value = pyStrip(line);
+    if (value.length === 0) {
+      // An empty line belongs to the value being read (trailing ones are dropped at the join).
+      if (current) current.parts.push('');
+      continue;
+    }
+    const c0 = value.charCodeAt(0);
+    if (c0 === 0x23 /* # */ || c0 === 0x3b /* ; */) continue; // comment lines change nothing
+
+    const indent = firstNonSpace(line);
+    if (cursect && current && indent > indentLevel) {
+      current.parts.push(value);
+      continue;
+    }
+    indentLevel = indent;
+
+    const header = sectionHeader(value);
+    if (header !== undefined) {
+      current = undefined;
+      const existing = sections.get(header);
+      if (existing) {
+        if (addedSections.has(header)) fatal.push(duplicateSection(file, lineno, header));
+        cursect = existing;
+      } else if (header === DEFAULT_SECTION) {
+        cursect = defaults;
+        if (defaults.line === 0) defaults.line = lineno;
+      } else {
+        cursect = newSection(header, file, lineno);
+        sections.set(header, cursect);
+        addedSections.add(header);
+      }
+      continue;
+    }
+
+    if (!cursect) {
+      // Python raises here at once; we report it once and skip until a header.
+      if (!missingHeaderReported) fatal.push(missingSectionHeader(file, lineno, line));
+      missingHeaderReported = true;
+      continue;
+    }
+
+    const delim = firstDelimiter(value);
+    if (delim < 0) {
+      badLines.push({ line: lineno, text: line });
+      continue;
+    }
+    const rawName = value.slice(0, delim);
+    // Python records the error for an empty name and still defines the option ''.
+    if (pyRstrip(rawName).length === 0) badLines.push({ line: lineno, text: line });
+    const name = pyLower(pyRstrip(rawName));
+    const key = cursect.name + '\u0000' + name;
+    if (added.has(key)) fatal.push(duplicateOption(file, lineno, cursect.name, name));
+    added.add(key);
+    const option: RawOption = { name, value: '', file, line: lineno };
+    cursect.options.set(name, option);
+    const entry: Pending = { option, parts: [pyStrip(value.slice(delim + 1))] };
+    pending.push(entry);
+    current = name.length > 0 ? entry : undefined;
+  }
+
+  for (const p of pending) p.option.value = p.parts.length === 1 ? (p.parts[0] as string) : pyRstrip(p.parts.join('\n'));
+
+  return { doc: new ConfigDocument(file, defaults, sections), fatal, badLines };
+}
+
+/** SECTCRE `\[(?P<header>.+)\]` matched (not fullmatched) against the stripped line. */
+function sectionHeader(value: string): string | undefined {
+  if (value.charCodeAt(0) !== 0x5b /* [ */) return undefined;
+  const close = value.lastIndexOf(']');
+  return close >= 2 ? value.slice(1, close) : undefined;
+}
+
+/**
+ * OPTCRE's non-greedy name means the first `=` or `:` is the delimiter; the
+ * whitespace before it belongs to neither side.
+ */
+function firstDelimiter(value: string): number {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x3d /* = */ || c === 0x3a /* : */) return i;
+  }
+  return -1;
+}
+
+/** Decode as Python's `open(path, encoding='utf-8')` would: strictly, keeping a BOM. */
+export function decodeControlBytes(bytes: Uint8Array, file: string): string {
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    // Find the first line that does not decode, to say where the problem is.
+    let line = 1;
+    let start = 0;
+    for (let i = 0; i <= bytes.length; i++) {
+      if (i < bytes.length && bytes[i] !== 0x0a) continue;
+      try {
+        decoder.decode(bytes.subarray(start, i));
+      } catch {
+        break;
+      }
+      line++;
+      start = i + 1;
+    }
+    throw new ConfigError(
+      'UnicodeDecodeError',
+      `'utf-8' codec can't decode line ${line} of ${file}`,
+      file,
+      line,
+      'save the control file as UTF-8',
+    );
+  }
+}
+
+export function readControlFileLenient(path: string): ReadResult {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new ConfigError(
+      'FileNotFoundError',
+      `cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code}`,
+      path,
+      0,
+      'give the path of an existing control file',
+    );
+  }
+  return readControlText(decodeControlBytes(bytes, path), path);
+}
+
+/** Read a control file as Python would, throwing the ConfigError Python would raise. */
+export function readControlFile(path: string): ConfigDocument {
+  const result = readControlFileLenient(path);
+  const err = pythonReadError(result);
+  if (err) throw err;
+  return result.doc;
+}
+
+/** Exposed for tests of the whitespace rules. */
+export const _internals = { splitLines, sectionHeader, firstDelimiter };
