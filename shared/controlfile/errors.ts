@@ -52,7 +52,9 @@ export function missingSectionHeader(file: string, line: number, text: string): 
     `File contains no section headers.\nfile: ${pyRepr(file)}, line: ${line}\n${pyRepr(text)}`,
     file,
     line,
-    'start the file with a section header such as [Preferences] before any option',
+    text.startsWith('\ufeff')
+      ? 'the file starts with a UTF-8 byte-order mark, which Python does not accept: save it without one'
+      : 'start the file with a section header such as [Preferences] before any option',
   );
 }
 
