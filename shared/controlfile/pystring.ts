@@ -44,7 +44,17 @@ export function pyRstrip(s: string): string {
   return end === s.length ? s : s.slice(0, end);
 }
 
-/** Python's `str.lower()`; JS full-case lowering agrees with it, final sigma included. */
+/**
+ * Python's `str.lower()`; JS full-case lowering agrees with it, final sigma included.
+ *
+ * Both follow their own Unicode version: Python 3.11 has Unicode 14, Node 20's
+ * ICU a later one (17 in Node 20.20). Letters that gained a case mapping
+ * since (e.g. U+A7CB, Garay) are lowered here and not by Python. The same
+ * goes for pyRepr below: characters assigned after Unicode 14 (e.g. U+1F6DC)
+ * are unassigned to Python, so its repr() escapes them and ours does not.
+ * The differential tests keep such characters out; nobody writes them in a
+ * control file.
+ */
 export function pyLower(s: string): string {
   return s.toLowerCase();
 }

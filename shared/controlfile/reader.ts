@@ -19,6 +19,7 @@ import {
   parsingError,
   type BadLine,
 } from './errors.js';
+import { linesReadBeforeFailure, pythonUtf8Failure, type Utf8Failure } from './pydecode.js';
 import { firstNonSpace, pyLower, pyRstrip, pyStrip } from './pystring.js';
 
 export interface ReadResult {
@@ -67,16 +68,27 @@ export function readControlText(text: string, file: string): ReadResult {
   const fatal: ConfigError[] = [];
   const badLines: BadLine[] = [];
   const pending: Pending[] = [];
-  // (section, option) pairs already defined, and sections already opened, in this file.
-  const added = new Set<string>();
+  // Python's elements_added: the options defined so far in each section (by
+  // section name, so the two [DEFAULT] blocks share one set), and the sections
+  // opened. Kept per section rather than as joined "section<sep>option" keys:
+  // names may contain any character, NUL included, so no separator is safe.
+  const added = new Map<string, Set<string>>();
   const addedSections = new Set<string>();
 
   let cursect: RawSection | undefined;
   let current: Pending | undefined; // Python's `optname`, when truthy
-  let indentLevel = 0;
   let missingHeaderReported = false;
+  let indentLevel = 0;
 
   const lines = splitLines(text);
+  if (text.charCodeAt(0) === 0xfeff) {
+    // Python keeps a UTF-8 byte-order mark as a character, so the first line is
+    // never a header and it raises MissingSectionHeaderError at line 1. Report
+    // that, then read on without the mark so that checking can go further.
+    fatal.push(missingSectionHeader(file, 1, lines[0] as string));
+    missingHeaderReported = true;
+    lines[0] = (lines[0] as string).slice(1);
+  }
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] as string;
     const lineno = i + 1;
@@ -130,9 +142,10 @@ export function readControlText(text: string, file: string): ReadResult {
     // Python records the error for an empty name and still defines the option ''.
     if (pyRstrip(rawName).length === 0) badLines.push({ line: lineno, text: line });
     const name = pyLower(pyRstrip(rawName));
-    const key = cursect.name + '\u0000' + name;
-    if (added.has(key)) fatal.push(duplicateOption(file, lineno, cursect.name, name));
-    added.add(key);
+    let addedHere = added.get(cursect.name);
+    if (!addedHere) added.set(cursect.name, (addedHere = new Set()));
+    if (addedHere.has(name)) fatal.push(duplicateOption(file, lineno, cursect.name, name));
+    addedHere.add(name);
     const option: RawOption = { name, value: '', file, line: lineno };
     cursect.options.set(name, option);
     const entry: Pending = { option, parts: [pyStrip(value.slice(delim + 1))] };
@@ -164,35 +177,50 @@ function firstDelimiter(value: string): number {
   return -1;
 }
 
-/** Decode as Python's `open(path, encoding='utf-8')` would: strictly, keeping a BOM. */
-export function decodeControlBytes(bytes: Uint8Array, file: string): string {
-  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** Python's `open(path, encoding='utf-8')` decodes strictly and keeps a BOM as U+FEFF. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function tryDecode(bytes: Uint8Array): string | undefined {
   try {
-    return decoder.decode(bytes);
+    return strictUtf8.decode(bytes);
   } catch {
-    // Find the first line that does not decode, to say where the problem is.
-    let line = 1;
-    let start = 0;
-    for (let i = 0; i <= bytes.length; i++) {
-      if (i < bytes.length && bytes[i] !== 0x0a) continue;
-      try {
-        decoder.decode(bytes.subarray(start, i));
-      } catch {
-        break;
-      }
-      line++;
-      start = i + 1;
-    }
-    throw new ConfigError(
-      'UnicodeDecodeError',
-      `'utf-8' codec can't decode line ${line} of ${file}`,
-      file,
-      line,
-      'save the control file as UTF-8',
-    );
+    return undefined;
   }
 }
 
+function utf8Failure(bytes: Uint8Array): Utf8Failure {
+  const failure = pythonUtf8Failure(bytes);
+  // TextDecoder and CPython accept exactly the same byte sequences (the Unicode definition of UTF-8).
+  if (!failure) throw new Error('TextDecoder rejected bytes that Python decodes');
+  return failure;
+}
+
+function unicodeDecodeError(bytes: Uint8Array, file: string, failure: Utf8Failure): ConfigError {
+  // Line endings are ASCII, so counting them in the raw bytes gives the line of the bad byte.
+  let line = 1;
+  for (let i = 0; i < failure.offset; i++) {
+    const b = bytes[i];
+    if (b === 0x0a || (b === 0x0d && bytes[i + 1] !== 0x0a)) line++;
+  }
+  return new ConfigError('UnicodeDecodeError', failure.message, file, line, 'save the control file as UTF-8');
+}
+
+/**
+ * Read control-file bytes as Python reads the file. Python decodes while it
+ * reads lines, so for bytes that are not UTF-8 the lines before the chunk
+ * that fails have already been read, and an error configparser raises on one
+ * of them (a missing header, a duplicate) comes first. Either way there is
+ * nothing to go on with: this throws the error Python raises.
+ */
+export function readControlBytes(bytes: Uint8Array, file: string): ReadResult {
+  const text = tryDecode(bytes);
+  if (text !== undefined) return readControlText(text, file);
+  const failure = utf8Failure(bytes);
+  const before = readControlText(linesReadBeforeFailure(strictUtf8.decode(bytes.subarray(0, failure.decoded))), file);
+  throw before.fatal[0] ?? unicodeDecodeError(bytes, file, failure);
+}
+
+/** Read a control file; throws only when it cannot be read or decoded at all (see readControlBytes). */
 export function readControlFileLenient(path: string): ReadResult {
   let bytes: Uint8Array;
   try {
@@ -207,7 +235,7 @@ export function readControlFileLenient(path: string): ReadResult {
       'give the path of an existing control file',
     );
   }
-  return readControlText(decodeControlBytes(bytes, path), path);
+  return readControlBytes(bytes, path);
 }
 
 /** Read a control file as Python would, throwing the ConfigError Python would raise. */
