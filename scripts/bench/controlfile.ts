@@ -30,6 +30,7 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { mulberry32 } from '../../shared/random/mulberry32.js';
 import { pythonView, type PythonView } from '../../shared/controlfile/pyview.js';
 import { pythonReadError, readControlBytes } from '../../shared/controlfile/reader.js';
 
@@ -39,18 +40,6 @@ const CLI = join(ROOT, 'bin', 'xentest.js');
 
 // ---------------------------------------------------------------------------
 // The control file
-
-/** A small deterministic PRNG (mulberry32), so every run benchmarks the same file. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SUITES = ['ltp', 'xm-test', 'lmbench', 'iozone', 'kernbench', 'dbench', 'tbench', 'unixbench', 'netperf', 'bonnie'];
 const KERNELS = ['vmlinuz-2.6.18-xen', 'vmlinuz-2.6.32-xen', 'vmlinuz-3.2.0-xen', 'vmlinuz-4.19-pvops'];
@@ -64,7 +53,7 @@ const DISTROS = ['debian-etch', 'rhel5', 'sles10', 'fedora-8', 'ubuntu-hardy'];
  * as `=`, mixed-case option names, comments and blank lines.
  */
 export function generateControlFile(sections: number): string {
-  const rand = prng(0x5eed);
+  const rand = mulberry32(0x5eed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
   const out: string[] = [];
   const w = (s: string): void => {

@@ -17,17 +17,7 @@
  * and may lower-case differently, so none are used.
  */
 
-/** mulberry32: a tiny, fast 32-bit PRNG; good enough to shuffle test inputs. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../shared/random/mulberry32.js';
 
 export class Rng {
   private readonly next: () => number;
