@@ -1,0 +1,172 @@
+/**
+ * A night on the simulated Xen host, for the end-to-end tests, the benchmarks
+ * and the demo: a machine (SimHost), a real HTTP server on 127.0.0.1 serving
+ * a real Xen-like tarball, a control file pointing at it, and the real
+ * `xentest` executable.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SimHost } from './host.js';
+import { writeSimXenTarball, type SimXenVersion } from './xentree.js';
+
+/** The repository's xentest executable (this file runs from dist/scripts/simhost/). */
+export const XENTEST_BIN = fileURLToPath(new URL('../../../bin/xentest.js', import.meta.url));
+
+export interface ServedRequest {
+  path: string;
+  conditional: boolean;
+  status: number;
+  bodyBytes: number;
+}
+
+/** Serves files from a directory with ETag/Last-Modified and 304s, recording every request. */
+export class TarballServer {
+  readonly requests: ServedRequest[] = [];
+  private server!: Server;
+  port = 0;
+
+  constructor(readonly dir: string) {}
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const path = decodeURIComponent((req.url ?? '/').split('?')[0] as string);
+      const conditional = req.headers['if-none-match'] !== undefined || req.headers['if-modified-since'] !== undefined;
+      let body: Buffer;
+      try {
+        body = readFileSync(join(this.dir, path));
+      } catch {
+        res.writeHead(404).end('not found');
+        this.requests.push({ path, conditional, status: 404, bodyBytes: 0 });
+        return;
+      }
+      const etag = `"${createHash('sha256').update(body).digest('hex').slice(0, 16)}"`;
+      if (req.headers['if-none-match'] === etag) {
+        res.writeHead(304, { ETag: etag }).end();
+        this.requests.push({ path, conditional, status: 304, bodyBytes: 0 });
+        return;
+      }
+      res.writeHead(200, { ETag: etag, 'Content-Length': body.length, 'Content-Type': 'application/gzip' }).end(body);
+      this.requests.push({ path, conditional, status: 200, bodyBytes: body.length });
+    });
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  url(name: string): string {
+    return `http://127.0.0.1:${this.port}/${name}`;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+export interface AgentRun {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Run the real xentest executable in the simulated machine's environment. */
+export function runAgent(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<AgentRun> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [XENTEST_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      resolve({ status, signal, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+export interface LabOptions {
+  version?: SimXenVersion;
+  failBuild?: boolean;
+  unbootable?: boolean;
+  buildSleepSeconds?: number;
+  preferences?: Record<string, string>;
+  /** Environment the resume unit runs with at boot (systemd does not pass the caller's). */
+  resumeEnv?: Record<string, string>;
+}
+
+export const NEW_XEN: SimXenVersion = { major: 4, minor: 19, extra: '-unstable' };
+
+/** A simulated machine, a served tarball of a Xen-like tree, and a control file for them. */
+export class NightLab {
+  readonly sim: SimHost;
+  readonly control: string;
+  readonly tarball: string;
+
+  constructor(
+    readonly dir: string,
+    readonly server: TarballServer,
+    options: LabOptions = {},
+  ) {
+    this.sim = SimHost.create(join(dir, 'machine'), options.resumeEnv ? { resumeEnv: options.resumeEnv } : {});
+    this.tarball = 'xen-unstable.tar.gz';
+    this.writeTarball(options);
+    this.control = join(dir, 'nightly.cfg');
+    this.writeControl(this.server.url(this.tarball), options.preferences ?? {});
+  }
+
+  writeTarball(options: LabOptions): void {
+    writeSimXenTarball(join(this.server.dir, this.tarball), {
+      version: options.version ?? NEW_XEN,
+      changeset: `git:${createHash('sha1').update(this.dir + JSON.stringify(options)).digest('hex').slice(0, 12)}`,
+      ...(options.failBuild ? { failBuild: true } : {}),
+      ...(options.unbootable ? { unbootable: true } : {}),
+      ...(options.buildSleepSeconds ? { buildSleepSeconds: options.buildSleepSeconds } : {}),
+    });
+  }
+
+  writeControl(location: string, preferences: Record<string, string>): void {
+    const prefs = { 'xen-tree': 'xen-unstable', shared_dir: join(this.dir, 'shared'), reboot_command: 'reboot', ...preferences };
+    mkdirSync(join(this.dir, 'shared'), { recursive: true });
+    writeFileSync(
+      this.control,
+      [
+        '[Preferences]',
+        ...Object.entries(prefs).map(([k, v]) => `${k} = ${v}`),
+        '',
+        '[Locations]',
+        `xen-unstable = ${location}`,
+        '',
+        '[smoke]',
+        'source_url = /srv/tests/smoke',
+        'test_dir = .',
+        'run_command = ./run',
+        '',
+        '[XENVM0]',
+        'name = simhost',
+        `tempdir = ${join(this.dir, 'tmp')}`,
+        'test1 = smoke',
+        '',
+      ].join('\n'),
+    );
+  }
+
+  env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    return { ...this.sim.env(process.env), ...extra };
+  }
+
+  build(extra: NodeJS.ProcessEnv = {}): Promise<AgentRun> {
+    return runAgent(['build', this.control], this.env(extra));
+  }
+
+  get stateDir(): string {
+    return join(this.sim.root, 'var/lib/xentest');
+  }
+}

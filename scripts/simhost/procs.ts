@@ -1,0 +1,113 @@
+/**
+ * Processes of the simulated machine, seen through /proc: whether one still
+ * runs, and killing one with everything it started, the way a reboot or a
+ * power cut ends every process of a real machine (systemd kills the whole
+ * cgroup, so children that moved to process groups of their own die too).
+ */
+import * as fs from 'node:fs';
+
+interface ProcStat {
+  pid: number;
+  state: string;
+  ppid: number;
+  startTime: string;
+}
+
+function readStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // Field 2 (the command name) is in parentheses and may contain anything.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { pid, state: fields[0] ?? '?', ppid: Number(fields[1]), startTime: fields[19] ?? '' };
+}
+
+/** Running (a zombie has finished: it only waits for its parent to collect its status). */
+export function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const st = readStat(pid);
+  return st !== undefined && st.state !== 'Z' && st.state !== 'X';
+}
+
+/** Field 22 of /proc/PID/stat: with the pid, names one process (pids are reused). */
+export function processStartTime(pid: number): string | undefined {
+  const st = readStat(pid);
+  return st && st.state !== 'Z' && st.state !== 'X' ? st.startTime : undefined;
+}
+
+function allStats(): ProcStat[] {
+  const out: ProcStat[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = readStat(Number(name));
+    if (st) out.push(st);
+  }
+  return out;
+}
+
+/** pid and all its descendants, parents first. */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const st of allStats()) {
+    const list = children.get(st.ppid) ?? [];
+    list.push(st.pid);
+    children.set(st.ppid, list);
+  }
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const p = queue.shift() as number;
+    if (out.includes(p)) continue;
+    out.push(p);
+    queue.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+/** This process and its ancestors: never to be killed by the simulation, whatever a stale file says. */
+function protectedPids(): Set<number> {
+  const out = new Set<number>([1, process.pid]);
+  let p = process.ppid;
+  for (let i = 0; i < 64 && p > 1 && !out.has(p); i++) {
+    out.add(p);
+    p = readStat(p)?.ppid ?? 0;
+  }
+  return out;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Gone already.
+  }
+}
+
+/**
+ * SIGKILL pid and its descendants. They are stopped first, so none can start
+ * another process or be reparented out of reach between the walk and the kill.
+ * Returns the pids signalled.
+ */
+export function killProcessTree(pid: number): number[] {
+  if (!processAlive(pid)) return [];
+  const keep = protectedPids();
+  const seen = new Set<number>();
+  const killed: number[] = [];
+  // Walk, stop, walk again: whatever was forked during the first walk is caught by the second.
+  for (let round = 0; round < 3; round++) {
+    const tree = processTree(pid).filter((p) => !keep.has(p) && !seen.has(p));
+    if (tree.length === 0) break;
+    for (const p of tree) {
+      signal(p, 'SIGSTOP');
+      seen.add(p);
+    }
+  }
+  for (const p of seen) {
+    signal(p, 'SIGKILL');
+    killed.push(p);
+  }
+  return killed;
+}
