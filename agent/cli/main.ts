@@ -5,12 +5,21 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../shared/controlfile/errors.js';
-import { checkCommand } from './check.js';
+import { ControlFileInvalid } from '../../shared/controlfile/model.js';
+import { LockBusy } from '../lock.js';
+import { ScheduleError } from '../schedule.js';
+import { checkCommand, formatProblem } from './check.js';
 import { configCommand } from './config.js';
+import { buildCommand, resumeCommand } from './night.js';
+import { scheduleCommand } from './schedule.js';
 import { formatConfigError } from './report.js';
 import { EXIT_USAGE, UsageError } from './usage.js';
 
 type Command = (argv: string[]) => number | Promise<number>;
+
+/** Exit statuses every command shares (a command's own are documented with it). */
+export const EXIT_CONTROL_INVALID = 2;
+export const EXIT_LOCKED = 3;
 
 interface CommandInfo {
   readonly run: Command;
@@ -19,6 +28,21 @@ interface CommandInfo {
 }
 
 const COMMANDS: Record<string, CommandInfo> = {
+  build: {
+    run: buildCommand,
+    usage: 'xentest build FILE',
+    summary: 'start a night (fetch, build, install, arm the boot loader, reboot), or continue the one in progress',
+  },
+  resume: {
+    run: resumeCommand,
+    usage: 'xentest resume',
+    summary: 'continue the night in progress (run at boot by xentest-resume.service)',
+  },
+  schedule: {
+    run: scheduleCommand,
+    usage: 'xentest schedule FILE [--cron EXPR] [--timezone TZ]',
+    summary: "run nights on the control file's schedule (or --cron), one at a time, until stopped",
+  },
   check: {
     run: checkCommand,
     usage: 'xentest check FILE',
@@ -70,7 +94,20 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(formatConfigError(e) + '\n');
-      return 2;
+      return EXIT_CONTROL_INVALID;
+    }
+    if (e instanceof ControlFileInvalid) {
+      for (const p of e.problems) process.stderr.write(formatProblem(p) + '\n');
+      process.stderr.write(`${e.file}: cannot be used (${e.problems.length} error${e.problems.length === 1 ? '' : 's'}); nothing was done\n`);
+      return EXIT_CONTROL_INVALID;
+    }
+    if (e instanceof LockBusy) {
+      process.stderr.write(`xentest: ${e.message}\n`);
+      return EXIT_LOCKED;
+    }
+    if (e instanceof ScheduleError) {
+      process.stderr.write(`xentest: ${e.message}\n  hint: ${e.hint}\n`);
+      return EXIT_USAGE;
     }
     if (e instanceof UsageError || isParseArgsError(e)) {
       const hint = e instanceof UsageError ? e.hint : 'run "xentest help" for the commands and their options';

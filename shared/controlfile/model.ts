@@ -11,7 +11,16 @@ import type { ConfigError, Location } from './errors.js';
 import { didYouMean, Problems, type Problem } from './problems.js';
 import { pythonReadError, readControlFileLenient, type ReadResult } from './reader.js';
 import {
+  DEFAULT_BUILD_TIMEOUT_S,
   DEFAULT_DOMAIN_TIMEOUT_S,
+  DEFAULT_FETCH_LIMIT_BYTES,
+  DEFAULT_LINUX_BUILD_COMMAND,
+  DEFAULT_LINUX_INSTALL_COMMAND,
+  DEFAULT_REBOOT_COMMAND,
+  DEFAULT_XEN_BUILD_COMMAND,
+  DEFAULT_XEN_INSTALL_COMMAND,
+  ON_UNCHANGED,
+  type OnUnchanged,
   DEFAULT_TEST_TIMEOUT_S,
   DOMAIN_KEYS,
   DOMAIN_PREFIX,
@@ -22,6 +31,7 @@ import {
   testKeyNumber,
   type KeySpec,
 } from './schema.js';
+import { SCHEDULE_HINT, validateSchedule, validateTimezone } from './schedule.js';
 import { parseSource, type Source } from './sources.js';
 import { pyLower, pyRepr } from './pystring.js';
 
@@ -35,10 +45,24 @@ export interface TreeLocation extends Location {
   readonly source: Source;
 }
 
+/** How to build and install one tree. */
+export interface BuildRecipe {
+  readonly build: Located<string>;
+  readonly install: Located<string>;
+}
+
 export interface Preferences extends Location {
   readonly xenTree: TreeLocation;
   readonly linuxTree?: TreeLocation;
   readonly sharedDir: Located<string>;
+  readonly onUnchanged: OnUnchanged;
+  readonly xen: BuildRecipe;
+  readonly linux: BuildRecipe;
+  readonly buildTimeoutSeconds: number;
+  readonly fetchLimitBytes: number;
+  readonly rebootCommand: Located<string>;
+  readonly schedule?: Located<string>;
+  readonly scheduleTimezone?: Located<string>;
 }
 
 export interface TestSpec extends Location {
@@ -341,8 +365,68 @@ class Interpreter {
     const linuxTree = linux && linux.value !== '' ? this.locationNamed(s, linux, locations) : undefined;
     const shared = this.required(s, 'shared_dir', 'the absolute path of the shared directory');
     const sharedDir = shared ? this.absolutePath(s, shared, 'shared_dir') : undefined;
+    const onUnchanged = this.choice(s, 'on_unchanged', ON_UNCHANGED, 'retest');
+    const xen = { build: this.command(s, 'xen_build_command', DEFAULT_XEN_BUILD_COMMAND), install: this.command(s, 'xen_install_command', DEFAULT_XEN_INSTALL_COMMAND) };
+    const linuxRecipe = { build: this.command(s, 'linux_build_command', DEFAULT_LINUX_BUILD_COMMAND), install: this.command(s, 'linux_install_command', DEFAULT_LINUX_INSTALL_COMMAND) };
+    const buildTimeoutSeconds = this.durationSeconds(s, 'build_timeout', DEFAULT_BUILD_TIMEOUT_S);
+    const fetchLimitBytes = this.byteSize(s, 'fetch_limit', DEFAULT_FETCH_LIMIT_BYTES);
+    const rebootCommand = this.command(s, 'reboot_command', DEFAULT_REBOOT_COMMAND);
+    const schedule = this.checked(s, 'schedule', validateSchedule, SCHEDULE_HINT);
+    const scheduleTimezone = this.checked(s, 'schedule_timezone', validateTimezone, 'use an IANA name such as Europe/London or UTC');
     if (!xenTree || !sharedDir || (linux && linux.value !== '' && !linuxTree)) return undefined;
-    return { xenTree, sharedDir, ...(linuxTree ? { linuxTree } : {}), ...this.where(s.at) };
+    return {
+      xenTree,
+      sharedDir,
+      ...(linuxTree ? { linuxTree } : {}),
+      onUnchanged,
+      xen,
+      linux: linuxRecipe,
+      buildTimeoutSeconds,
+      fetchLimitBytes,
+      rebootCommand,
+      ...(schedule ? { schedule } : {}),
+      ...(scheduleTimezone ? { scheduleTimezone } : {}),
+      ...this.where(s.at),
+    };
+  }
+
+  /** An optional one-line value that `validate` accepts (it returns what is wrong, or undefined). */
+  private checked(s: SectionValues, key: string, validate: (v: string) => string | undefined, hint: string): Located<string> | undefined {
+    const v = this.singleLine(s, key);
+    if (!v || v.value === '') return undefined;
+    const problem = validate(v.value);
+    if (problem) {
+      this.problems.error(v, `[${s.name}] ${key}: ${problem}`, hint);
+      return undefined;
+    }
+    return { value: v.value, ...this.where(v) };
+  }
+
+  /** A shell command, or the default one (located at the section header) when the key is absent or empty. */
+  private command(s: SectionValues, key: string, fallback: string): Located<string> {
+    const v = s.values.get(key);
+    return v && v.value !== '' ? { value: v.value, ...this.where(v) } : { value: fallback, ...this.where(s.at) };
+  }
+
+  private choice<T extends string>(s: SectionValues, key: string, allowed: readonly T[], fallback: T): T {
+    const v = this.singleLine(s, key);
+    if (!v || v.value === '') return fallback;
+    if ((allowed as readonly string[]).includes(v.value)) return v.value as T;
+    this.problems.error(v, `[${s.name}] ${key} = ${v.value} is not one of ${allowed.join(', ')}`, `write one of: ${allowed.join(', ')}`);
+    return fallback;
+  }
+
+  private byteSize(s: SectionValues, key: string, fallback: number): number {
+    const v = this.singleLine(s, key);
+    if (!v || v.value === '') return fallback;
+    const m = /^([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)i?B?$/i.exec(v.value);
+    const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[(m?.[2] ?? '').toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+    const bytes = m ? Math.floor(Number(m[1]) * unit) : NaN;
+    if (!(bytes > 0)) {
+      this.problems.error(v, `[${s.name}] ${key} = ${v.value} is not a size`, 'write a number of bytes, or a number with K, M or G (500M, 4G)');
+      return fallback;
+    }
+    return bytes;
   }
 
   private domainSectionNames(): string[] {

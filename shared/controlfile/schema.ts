@@ -20,6 +20,16 @@ export const PREFERENCE_KEYS: readonly KeySpec[] = [
   { key: 'xen-tree', required: true, doc: 'the [Locations] key of the Xen tree to build tonight' },
   { key: 'shared_dir', required: true, doc: 'absolute path of the directory shared with every domain (normally NFS)' },
   { key: 'linux-tree', required: false, doc: 'the [Locations] key of a Linux kernel tree to build for dom0 and the domUs' },
+  { key: 'on_unchanged', required: false, doc: 'when the tree is what the last good night built: retest (default: no build, no reboot, test again), skip (record and stop) or rebuild' },
+  { key: 'xen_build_command', required: false, doc: 'builds the Xen tree, run in its top directory (default: make -j$XENTEST_JOBS dist)' },
+  { key: 'xen_install_command', required: false, doc: 'installs the built Xen (default: make install)' },
+  { key: 'linux_build_command', required: false, doc: 'builds the Linux tree (default: make -j$XENTEST_JOBS olddefconfig bzImage modules)' },
+  { key: 'linux_install_command', required: false, doc: 'installs the built kernel (default: make modules_install install)' },
+  { key: 'build_timeout', required: false, doc: 'limit for each build and install command (default 4h)' },
+  { key: 'fetch_limit', required: false, doc: 'largest download or unpacked tree accepted, with K, M or G (default 4G)' },
+  { key: 'reboot_command', required: false, doc: 'how to reboot into the new build (default: systemctl reboot)' },
+  { key: 'schedule', required: false, doc: 'when `xentest schedule` starts a night: a cron expression, e.g. 0 2 * * * for 02:00' },
+  { key: 'schedule_timezone', required: false, doc: "the time zone of schedule, e.g. Europe/London (default: the machine's)" },
 ];
 
 export const TEST_KEYS: readonly KeySpec[] = [
@@ -48,4 +58,13 @@ export function testKeyNumber(key: string): number | undefined {
 }
 
 export const DEFAULT_TEST_TIMEOUT_S = 3 * 3600;
+export const DEFAULT_BUILD_TIMEOUT_S = 4 * 3600;
+export const DEFAULT_FETCH_LIMIT_BYTES = 4 * 1024 ** 3;
+export const DEFAULT_XEN_BUILD_COMMAND = 'make -j$XENTEST_JOBS dist';
+export const DEFAULT_XEN_INSTALL_COMMAND = 'make install';
+export const DEFAULT_LINUX_BUILD_COMMAND = 'make -j$XENTEST_JOBS olddefconfig bzImage modules';
+export const DEFAULT_LINUX_INSTALL_COMMAND = 'make modules_install install';
+export const DEFAULT_REBOOT_COMMAND = 'systemctl reboot';
+export const ON_UNCHANGED = ['retest', 'skip', 'rebuild'] as const;
+export type OnUnchanged = (typeof ON_UNCHANGED)[number];
 export const DEFAULT_DOMAIN_TIMEOUT_S = 12 * 3600;
