@@ -6,13 +6,45 @@
  */
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NightData } from '../agent/pipeline/journal.js';
 import { readGrubEnv } from '../agent/boot/grubenv.js';
 import { writeSimXenTree } from '../scripts/simhost/xentree.js';
 import { NEW_XEN, NightLab, TarballServer } from '../scripts/simhost/lab.js';
+
+/**
+ * A stand-in for a Linux tree with the targets the agent's default commands
+ * use: it "builds" and installs a kernel image and a config with Xen dom0
+ * support, where Linux's own makefiles would put them (INSTALL_PATH).
+ */
+function writeTinyLinuxTree(dir: string, release: string): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'Makefile'),
+    [
+      `RELEASE := ${release}`,
+      'INSTALL_PATH ?= /boot',
+      '.PHONY: olddefconfig bzImage modules kernelrelease modules_install install',
+      'olddefconfig:',
+      '\tprintf "CONFIG_XEN=y\\nCONFIG_XEN_DOM0=y\\n" > .config',
+      'bzImage: olddefconfig',
+      '\tprintf "kernel $(RELEASE)\\n" > bzImage',
+      'modules:',
+      '\t@echo "  LD [M]  drivers/xen/xen-balloon.ko"',
+      'kernelrelease:',
+      '\t@echo $(RELEASE)',
+      'modules_install:',
+      '\tmkdir -p $(INSTALL_MOD_PATH)/lib/modules/$(RELEASE)',
+      'install:',
+      '\tmkdir -p $(INSTALL_PATH)',
+      '\tcp bzImage $(INSTALL_PATH)/vmlinuz-$(RELEASE)',
+      '\tcp .config $(INSTALL_PATH)/config-$(RELEASE)',
+      '',
+    ].join('\n'),
+  );
+}
 
 function nightDirs(lab: NightLab): string[] {
   const nights = join(lab.stateDir, 'nights');
@@ -139,6 +171,45 @@ describe('a night on the simulated Xen host', function () {
     const j = await goodNight(lab);
     expect(stepStatuses(j)).to.deep.equal(GOOD_NIGHT);
     expect(j.steps[0]?.outputs.identities).to.deep.equal({ xen: `git:${sha}` });
+  });
+
+  it('builds a dom0 kernel from a Linux tree too, and boots the new Xen with the new kernel', async () => {
+    const linux = join(root, 'linux');
+    writeTinyLinuxTree(linux, '6.12.0-xentest');
+    const lab = new NightLab(join(root, 'lab'), server);
+    lab.writeControl(server.url(lab.tarball), { 'linux-tree': 'linux-next' }, { 'linux-next': linux });
+    const j = await goodNight(lab);
+    expect(stepStatuses(j)).to.deep.equal({
+      fetch: 'done/GOOD',
+      'build.xen': 'done/GOOD',
+      'install.xen': 'done/GOOD',
+      'build.linux': 'done/GOOD',
+      'install.linux': 'done/GOOD',
+      bootloader: 'done/GOOD',
+      reboot: 'done/GOOD',
+    });
+    expect(j.steps.find((s) => s.name === 'install.linux')?.outputs.kernel).to.equal('vmlinuz-6.12.0-xentest');
+    expect(j.steps.find((s) => s.name === 'bootloader')?.outputs.title).to.equal(
+      'Debian GNU/Linux, with Xen 4.19-unstable and Linux 6.12.0-xentest',
+    );
+    expect(lab.sim.running().kernel?.release).to.equal('6.12.0-xentest');
+    expect(lab.sim.running().hypervisor!.version).to.equal('4.19-unstable');
+    const identities = j.steps[0]?.outputs.identities as Record<string, string>;
+    expect(identities.linux).to.match(/^tree:[0-9a-f]{64}$/);
+  });
+
+  it('records a tree that cannot be fetched as ERROR, naming the URL and why', async () => {
+    const lab = new NightLab(join(root, 'lab'), server);
+    lab.writeControl(server.url('no-such-xen.tar.gz'), {});
+    const run = await lab.build();
+    expect(run.status, run.stdout + run.stderr).to.equal(1);
+    const j = journalOf(nightDirs(lab)[0] as string);
+    const fetch = j.steps.find((s) => s.name === 'fetch');
+    expect(fetch?.status).to.equal('ERROR');
+    expect(fetch?.reason).to.include(server.url('no-such-xen.tar.gz')).and.match(/404/);
+    expect(run.stdout).to.match(/night \S+: ERROR: http:\/\/127\.0\.0\.1:\d+\/no-such-xen\.tar\.gz: .*404/);
+    expect(lab.sim.boots()).to.have.length(1);
+    expect(existsSync(join(lab.stateDir, 'start-tests-after-boot'))).to.equal(false);
   });
 
   it('records a failed build as FAIL and leaves the machine on its old build', async () => {

@@ -12,6 +12,11 @@
  * The header's environment handling (load_env, next_entry, saved_entry,
  * prev_saved_entry) is taken from the grub.cfg text too, so a hand-written
  * grub.cfg without it behaves as GRUB would with it missing.
+ *
+ * This is GRUB's side and deliberately does not share code with the agent's
+ * reading of grub.cfg (agent/boot/grubcfg.ts), though both tokenise GRUB
+ * script: a mistake in the agent's parser must meet GRUB's behaviour here,
+ * not be mirrored by it (this is how the duplicate-submenu-id trap showed).
  */
 
 export interface MenuNode {

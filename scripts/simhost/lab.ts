@@ -132,7 +132,8 @@ export class NightLab {
     });
   }
 
-  writeControl(location: string, preferences: Record<string, string>): void {
+  /** `locations`: more [Locations] entries, e.g. a Linux tree for `linux-tree`. */
+  writeControl(location: string, preferences: Record<string, string>, locations: Record<string, string> = {}): void {
     const prefs = { 'xen-tree': 'xen-unstable', shared_dir: join(this.dir, 'shared'), reboot_command: 'reboot', ...preferences };
     mkdirSync(join(this.dir, 'shared'), { recursive: true });
     writeFileSync(
@@ -143,6 +144,7 @@ export class NightLab {
         '',
         '[Locations]',
         `xen-unstable = ${location}`,
+        ...Object.entries(locations).map(([k, v]) => `${k} = ${v}`),
         '',
         '[smoke]',
         'source_url = /srv/tests/smoke',

@@ -25,13 +25,16 @@ export function bootloaderStep(night: Night): Step {
     name: 'bootloader',
     async run(ctx): Promise<StepResult> {
       const image = night.journal.output<string>('install.xen', 'image');
+      // With a new dom0 kernel tonight, the entry must boot both.
+      const kernel = night.control.preferences.linuxTree ? night.journal.output<string>('install.linux', 'kernel') : undefined;
       const failed = await grub(ctx, 'update-grub');
       if (failed) return { status: 'ERROR', reason: failed };
       ctx.checkpoint('middle');
       const entries = parseGrubMenu(readFileSync(night.paths.grubCfg, 'utf8'));
-      const entry = findXenEntry(entries, image);
+      const entry = findXenEntry(entries, image, kernel);
       if (!entry) {
-        return { status: 'FAIL', reason: `no entry in ${night.paths.grubCfg} boots ${image} after update-grub` };
+        const what = kernel ? `${image} with ${kernel}` : image;
+        return { status: 'FAIL', reason: `no entry in ${night.paths.grubCfg} boots ${what} after update-grub` };
       }
       const fallback = readGrubEnv(night.paths.grubEnv).get('saved_entry') ?? entries[0]?.path ?? '0';
       const armFailed = await grub(ctx, `grub-reboot ${shellQuote(entry.path)}`);

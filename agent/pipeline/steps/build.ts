@@ -53,9 +53,24 @@ export function buildStep(night: Night, tree: Tree): Step {
   };
 }
 
-/** Where a command installs to: the machine's root (DESTDIR, which Xen's and Linux's makefiles honour). */
+/**
+ * Where a command installs to: the machine's root. Xen's makefiles honour
+ * DESTDIR; Linux's `make install` honours INSTALL_PATH (the boot directory)
+ * and `make modules_install` INSTALL_MOD_PATH.
+ */
 function installEnv(night: Night): NodeJS.ProcessEnv {
-  return night.paths.root === '/' ? night.env : { ...night.env, DESTDIR: night.paths.root, INSTALL_MOD_PATH: night.paths.root };
+  if (night.paths.root === '/') return night.env;
+  return { ...night.env, DESTDIR: night.paths.root, INSTALL_PATH: night.paths.bootDir, INSTALL_MOD_PATH: night.paths.root };
+}
+
+/** The release of a built kernel tree, as its own makefile says (`make -s kernelrelease`). */
+async function kernelRelease(night: Night, ctx: StepContext): Promise<string | StepResult> {
+  const r = await ctx.run('make -s kernelrelease', { cwd: treeDir(night, 'linux'), timeoutMs: 120_000 });
+  const release = r.tail.trim().split('\n').pop()?.trim() ?? '';
+  if (r.exitStatus !== 0 || !/^[\w.+-]+$/.test(release)) {
+    return { status: 'FAIL', reason: `make -s kernelrelease ${describeResult(r)}${release ? `: ${release}` : ''}` };
+  }
+  return release;
 }
 
 export function installStep(night: Night, tree: Tree): Step {
@@ -65,7 +80,15 @@ export function installStep(night: Night, tree: Tree): Step {
       const command = recipe(night, tree).install.value;
       const r = await runIn(night, ctx, tree, command, installEnv(night));
       if (r.exitStatus !== 0 || r.timedOut) return failure(command, r, ctx.logFile);
-      if (tree === 'linux') return { status: 'GOOD', reason: command };
+      if (tree === 'linux') {
+        const release = await kernelRelease(night, ctx);
+        if (typeof release !== 'string') return release;
+        const kernel = `vmlinuz-${release}`;
+        if (!existsSync(join(night.paths.bootDir, kernel))) {
+          return { status: 'FAIL', reason: `${command} did not install ${join(night.paths.bootDir, kernel)}` };
+        }
+        return { status: 'GOOD', reason: `installed ${kernel}`, outputs: { kernel, release } };
+      }
       let identity: XenIdentity;
       try {
         identity = builtXenIdentity(treeDir(night, 'xen'));

@@ -50,9 +50,12 @@ export function rebootStep(night: Night): Step {
       const title = night.journal.output<string>('bootloader', 'title');
       const bootId = currentBootId(night.paths.bootIdFile);
       const out = ctx.record.outputs;
+      const release = night.control.preferences.linuxTree ? night.journal.output<string>('install.linux', 'release') : undefined;
       const running = await xlInfo(ctx);
+      const newBuildRunning =
+        running.ok && sameXen(expected, running.identity) && (release === undefined || running.info.get('release') === release);
 
-      if (running.ok && sameXen(expected, running.identity)) {
+      if (running.ok && newBuildRunning) {
         ctx.saveOutputs({ verified: true });
         const now = describeXen(running.identity);
         ctx.statusOnce('GOOD', 'reboot.verify', now);
@@ -84,8 +87,10 @@ export function rebootStep(night: Night): Step {
         // Back on something else. A fallback, or a power cut after a boot we never got to see:
         // only a second fallback in a row settles it.
         const fallbacks = Number(out.fallbacks ?? 0) + 1;
+        const newKernel = release ? ` with Linux ${release}` : '';
         const why = running.ok
-          ? `the machine came back on ${describeXen(running.identity)}, not the new ${describeXen(expected)}`
+          ? `the machine came back on ${describeXen(running.identity)} with Linux ${running.info.get('release') ?? '?'}, ` +
+            `not the new ${describeXen(expected)}${newKernel}`
           : `after the reboot ${running.error}: no hypervisor is running`;
         if (fallbacks >= BOOT_TRIES) {
           const reason = `${why}: the new build did not boot ${fallbacks} times and GRUB fell back to the last good entry`;
