@@ -6,9 +6,10 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 
-export function writeFileAtomic(path: string, content: string | Uint8Array): void {
+export function writeFileAtomic(path: string, content: string | Uint8Array, options: { createDir?: boolean } = {}): void {
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
+  // createDir: false where creating the directory could do harm (a shared mount that is momentarily away).
+  if (options.createDir ?? true) mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
   const fd = openSync(tmp, 'w', 0o644);
   try {
@@ -23,10 +24,14 @@ export function writeFileAtomic(path: string, content: string | Uint8Array): voi
   syncDirectory(dir);
 }
 
+/** fsync a directory (so a rename in it is durable); filesystems that cannot (some NFS servers) are let be. */
 export function syncDirectory(dir: string): void {
   const fd = openSync(dir, 'r');
   try {
     fsyncSync(fd);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EISDIR') throw e;
   } finally {
     closeSync(fd);
   }

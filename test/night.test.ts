@@ -67,18 +67,32 @@ function stepStatuses(j: NightData): Record<string, string> {
   return Object.fromEntries(j.steps.map((s) => [s.name, `${s.state}/${s.status ?? '-'}`]));
 }
 
+const DOMAINS_GOOD = {
+  'domains.dispatch': 'done/GOOD',
+  'domains.start': 'done/GOOD',
+  'domains.wait': 'done/GOOD',
+  'domains.collect': 'done/GOOD',
+};
+
 const GOOD_NIGHT = {
   fetch: 'done/GOOD',
   'build.xen': 'done/GOOD',
   'install.xen': 'done/GOOD',
   bootloader: 'done/GOOD',
   reboot: 'done/GOOD',
+  ...DOMAINS_GOOD,
 };
 
 describe('a night on the simulated Xen host', function () {
   this.timeout(180_000);
   let root: string;
   let server: TarballServer;
+  const labs: NightLab[] = [];
+  const newLab = (...args: ConstructorParameters<typeof NightLab>): NightLab => {
+    const lab = new NightLab(...args);
+    labs.push(lab);
+    return lab;
+  };
 
   beforeEach(async () => {
     root = mkdtempSync(join(tmpdir(), 'xentest-night-'));
@@ -87,6 +101,7 @@ describe('a night on the simulated Xen host', function () {
     await server.start();
   });
   afterEach(async () => {
+    for (const lab of labs.splice(0)) await lab.close();
     await server.stop();
     rmSync(root, { recursive: true, force: true });
   });
@@ -102,7 +117,7 @@ describe('a night on the simulated Xen host', function () {
   }
 
   it('fetches over HTTP, builds with make, installs, arms GRUB, reboots, resumes and verifies the new Xen', async () => {
-    const lab = new NightLab(join(root, 'lab'), server);
+    const lab = newLab(join(root, 'lab'), server);
     const old = lab.sim.running().hypervisor!;
     const j = await goodNight(lab);
     expect(stepStatuses(j)).to.deep.equal(GOOD_NIGHT);
@@ -131,10 +146,13 @@ describe('a night on the simulated Xen host', function () {
       expect(existsSync(join(dir as string, 'steps', `${step}.log`)) || step === 'fetch', `${step} has its own log`).to.equal(true);
     }
     expect(readFileSync(join(dir as string, 'steps/build.xen.log'), 'utf8')).to.match(/make/);
+    // dom0's runner ran its test, and the night collected its results.
+    expect(readFileSync(join(dir as string, 'domains/simhost/status.log'), 'utf8')).to.match(/^END GOOD\t[^\t]*\tsmoke\t/m);
+    expect(existsSync(join(lab.dir, 'shared/simhost/xentest.conf')), 'the runner removed its control copy').to.equal(false);
   });
 
   it('does not download, build or reboot when the tree is unchanged', async () => {
-    const lab = new NightLab(join(root, 'lab'), server);
+    const lab = newLab(join(root, 'lab'), server);
     await goodNight(lab);
     const requestsBefore = server.requests.length;
     const grubRebootsBefore = lab.sim.commandLog().filter((c: { argv: string[] }) => c.argv[0] === 'grub-reboot').length;
@@ -154,8 +172,11 @@ describe('a night on the simulated Xen host', function () {
       'install.xen': 'done/TEST_NA',
       bootloader: 'done/TEST_NA',
       reboot: 'done/TEST_NA',
+      ...DOMAINS_GOOD,
     });
     expect(existsSync(join(nights[1] as string, 'steps/build.xen.log'))).to.equal(false);
+    // on_unchanged = retest (the default): the domains tested the running build again.
+    expect(readFileSync(join(nights[1] as string, 'domains/simhost/status.log'), 'utf8')).to.match(/^END GOOD\t[^\t]*\tsmoke\t/m);
   });
 
   it('builds a git tree at a ref', async () => {
@@ -166,7 +187,7 @@ describe('a night on the simulated Xen host', function () {
     git('add', '-A');
     git('-c', 'user.name=t', '-c', 'user.email=t@e', 'commit', '-qm', 'xen');
     const sha = git('rev-parse', 'HEAD').trim();
-    const lab = new NightLab(join(root, 'lab'), server);
+    const lab = newLab(join(root, 'lab'), server);
     lab.writeControl(`git+file://${repo}#staging`, {});
     const j = await goodNight(lab);
     expect(stepStatuses(j)).to.deep.equal(GOOD_NIGHT);
@@ -176,7 +197,7 @@ describe('a night on the simulated Xen host', function () {
   it('builds a dom0 kernel from a Linux tree too, and boots the new Xen with the new kernel', async () => {
     const linux = join(root, 'linux');
     writeTinyLinuxTree(linux, '6.12.0-xentest');
-    const lab = new NightLab(join(root, 'lab'), server);
+    const lab = newLab(join(root, 'lab'), server);
     lab.writeControl(server.url(lab.tarball), { 'linux-tree': 'linux-next' }, { 'linux-next': linux });
     const j = await goodNight(lab);
     expect(stepStatuses(j)).to.deep.equal({
@@ -187,6 +208,7 @@ describe('a night on the simulated Xen host', function () {
       'install.linux': 'done/GOOD',
       bootloader: 'done/GOOD',
       reboot: 'done/GOOD',
+      ...DOMAINS_GOOD,
     });
     expect(j.steps.find((s) => s.name === 'install.linux')?.outputs.kernel).to.equal('vmlinuz-6.12.0-xentest');
     expect(j.steps.find((s) => s.name === 'bootloader')?.outputs.title).to.equal(
@@ -199,7 +221,7 @@ describe('a night on the simulated Xen host', function () {
   });
 
   it('records a tree that cannot be fetched as ERROR, naming the URL and why', async () => {
-    const lab = new NightLab(join(root, 'lab'), server);
+    const lab = newLab(join(root, 'lab'), server);
     lab.writeControl(server.url('no-such-xen.tar.gz'), {});
     const run = await lab.build();
     expect(run.status, run.stdout + run.stderr).to.equal(1);
@@ -213,7 +235,7 @@ describe('a night on the simulated Xen host', function () {
   });
 
   it('records a failed build as FAIL and leaves the machine on its old build', async () => {
-    const lab = new NightLab(join(root, 'lab'), server, { failBuild: true });
+    const lab = newLab(join(root, 'lab'), server, { failBuild: true });
     const old = lab.sim.running().hypervisor!;
     const run = await lab.build();
     expect(run.status, run.stdout + run.stderr).to.equal(1);
@@ -231,7 +253,7 @@ describe('a night on the simulated Xen host', function () {
   });
 
   it('records a hypervisor that does not boot as ABORT, and the machine comes back on the last good entry', async () => {
-    const lab = new NightLab(join(root, 'lab'), server, { unbootable: true });
+    const lab = newLab(join(root, 'lab'), server, { unbootable: true });
     const old = lab.sim.running().hypervisor!;
     const run = await lab.build();
     expect(run.status, run.stdout + run.stderr).to.equal(0);
@@ -259,7 +281,7 @@ describe('a night on the simulated Xen host', function () {
   });
 
   it('boots again after a single failed boot, and the night succeeds if the second boot comes up', async () => {
-    const lab = new NightLab(join(root, 'lab'), server);
+    const lab = newLab(join(root, 'lab'), server);
     lab.sim.setFaults({ bootFails: true });
     const run = await lab.build();
     expect(run.status, run.stdout + run.stderr).to.equal(0);
@@ -273,7 +295,7 @@ describe('a night on the simulated Xen host', function () {
   });
 
   it('records a failing xl after the reboot as a boot failure', async () => {
-    const lab = new NightLab(join(root, 'lab'), server);
+    const lab = newLab(join(root, 'lab'), server);
     const run = await lab.build();
     expect(run.status, run.stdout + run.stderr).to.equal(0);
     lab.sim.setFaults({ xl: { info: { exitStatus: 1, stderr: 'xencall: error: Could not obtain handle on privileged command interface' } } });
@@ -284,7 +306,7 @@ describe('a night on the simulated Xen host', function () {
   });
 
   it('kills a build that hangs past build_timeout, with its whole process group', async () => {
-    const lab = new NightLab(join(root, 'lab'), server, { buildSleepSeconds: 600, preferences: { build_timeout: '2s' } });
+    const lab = newLab(join(root, 'lab'), server, { buildSleepSeconds: 600, preferences: { build_timeout: '2s' } });
     const run = await lab.build();
     expect(run.status, run.stdout + run.stderr).to.equal(1);
     const j = journalOf(nightDirs(lab)[0] as string);
@@ -293,7 +315,7 @@ describe('a night on the simulated Xen host', function () {
   });
 
   it('records a reboot command that fails as ERROR and takes the one-shot entry back', async () => {
-    const lab = new NightLab(join(root, 'lab'), server);
+    const lab = newLab(join(root, 'lab'), server);
     lab.sim.setFaults({ rebootFails: true });
     const run = await lab.build();
     expect(run.status, run.stdout + run.stderr).to.equal(1);
@@ -304,7 +326,7 @@ describe('a night on the simulated Xen host', function () {
   });
 
   it('gives up on a step that is interrupted again and again, instead of looping', async () => {
-    const lab = new NightLab(join(root, 'lab'), server);
+    const lab = newLab(join(root, 'lab'), server);
     const crash = { XENTEST_CRASH_AT: 'build.xen:middle' };
     for (let i = 1; i <= 3; i++) {
       const run = await lab.build(crash);
@@ -319,7 +341,7 @@ describe('a night on the simulated Xen host', function () {
   });
 
   it('refuses to start a second night while one holds the lock', async () => {
-    const lab = new NightLab(join(root, 'lab'), server, { buildSleepSeconds: 5 });
+    const lab = newLab(join(root, 'lab'), server, { buildSleepSeconds: 5 });
     const first = lab.build();
     await new Promise((r) => setTimeout(r, 1500));
     const second = await lab.build();

@@ -35,6 +35,7 @@ describe('xentest schedule', function () {
     while (nights().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     child.kill('SIGTERM');
     const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    await lab.close();
     expect(status, out).to.equal(0);
     expect(out).to.match(/schedule: stopped/);
     const journals = nights().map((n) => JSON.parse(readFileSync(join(lab.stateDir, 'nights', n, 'journal.json'), 'utf8')) as NightData);

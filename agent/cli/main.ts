@@ -11,6 +11,7 @@ import { ScheduleError } from '../schedule.js';
 import { checkCommand, formatProblem } from './check.js';
 import { configCommand } from './config.js';
 import { buildCommand, resumeCommand } from './night.js';
+import { runCommandLine } from './run.js';
 import { scheduleCommand } from './schedule.js';
 import { formatConfigError } from './report.js';
 import { EXIT_USAGE, UsageError } from './usage.js';
@@ -37,6 +38,11 @@ const COMMANDS: Record<string, CommandInfo> = {
     run: resumeCommand,
     usage: 'xentest resume',
     summary: 'continue the night in progress (run at boot by xentest-resume.service)',
+  },
+  run: {
+    run: runCommandLine,
+    usage: 'xentest run [--hostname NAME] [--shared-dir DIR] [--wait SECONDS]',
+    summary: "run this domain's tests from its directory in the shared directory (started at boot in every domain)",
   },
   schedule: {
     run: scheduleCommand,

@@ -45,6 +45,9 @@ export function buildStepNames(withLinux: boolean): string[] {
   return ['build.xen', 'install.xen', ...(withLinux ? ['build.linux', 'install.linux'] : [])];
 }
 
+/** After the boot (or at once, for an unchanged tree that is tested again): the domains. */
+export const DOMAIN_STEP_NAMES = ['domains.dispatch', 'domains.start', 'domains.wait', 'domains.collect'];
+
 export function nightStepNames(withLinux: boolean): string[] {
-  return ['fetch', ...buildStepNames(withLinux), 'bootloader', 'reboot'];
+  return ['fetch', ...buildStepNames(withLinux), 'bootloader', 'reboot', ...DOMAIN_STEP_NAMES];
 }

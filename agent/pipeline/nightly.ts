@@ -16,6 +16,7 @@ import { nightStepNames, readLastGood, type Night } from './night.js';
 import { StepRunner, type NightEnd, type Step } from './runner.js';
 import { bootloaderStep } from './steps/bootloader.js';
 import { buildStep, installStep } from './steps/build.js';
+import { collectStep, dispatchStep, startDomainsStep, waitDomainsStep } from './steps/domains.js';
 import { fetchStep } from './steps/fetch.js';
 import { currentBootId, rebootStep } from './steps/reboot.js';
 
@@ -88,6 +89,10 @@ function stepsOf(night: Night): Step[] {
     ...(linux ? [buildStep(night, 'linux'), installStep(night, 'linux')] : []),
     bootloaderStep(night),
     rebootStep(night),
+    dispatchStep(night),
+    startDomainsStep(night),
+    waitDomainsStep(night),
+    collectStep(night),
   ];
 }
 

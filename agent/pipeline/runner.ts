@@ -87,10 +87,16 @@ function isFailure(status: JobStatus): boolean {
   return FAILED.includes(status);
 }
 
+export interface StepRunnerOptions {
+  /** Go on with the next step after one that failed (a domain's tests are independent of each other). */
+  continueAfterFailure?: boolean;
+}
+
 export class StepRunner {
   constructor(
     private readonly io: RunnerIO,
     private readonly steps: readonly Step[],
+    private readonly options: StepRunnerOptions = {},
   ) {
     mkdirSync(io.stepLogDir, { recursive: true });
   }
@@ -112,7 +118,7 @@ export class StepRunner {
         if (result === 'going-down') return { kind: 'going-down', step: step.name };
       }
       note(rec.status ?? 'GOOD', rec.reason ?? '');
-      if (isFailure(rec.status ?? 'GOOD')) break;
+      if (isFailure(rec.status ?? 'GOOD') && !this.options.continueAfterFailure) break;
     }
     return { kind: 'finished', status: worst, reason: worstReason };
   }

@@ -29,6 +29,7 @@ import { getVar, readEnvBlock, setVar, writeEnvBlockInPlace } from './grubenv.js
 import { parseGrubCfg, resolveEntry, type MenuNode, type ParsedGrubCfg } from './grubmenu.js';
 import { hostPath, readMachine, type SimLayout } from './layout.js';
 import { killProcessTree, processAlive, processStartTime } from './procs.js';
+import { DOM0_NAME, killRunner, startRunner } from './runners.js';
 import type {
   BootAttempt,
   BootRecord,
@@ -63,7 +64,8 @@ export interface BootRequest {
 interface TrackedProc {
   pid: number;
   startTime: string;
-  role: 'boot' | 'resume';
+  /** supervisor: a runner's supervisor (runners.ts); runner: `xentest run` in a domain. */
+  role: 'boot' | 'resume' | 'supervisor' | 'runner';
   boot: number | null;
 }
 
@@ -126,12 +128,15 @@ async function shutdown(layout: SimLayout, machine: MachineConfig, callerParent:
     if (waitedFor.why === 'lock' && processAlive(waitedFor.pid)) killed.push(...killProcessTree(waitedFor.pid));
   }
   // Going down ends whatever else runs on the machine: the previous boot's resume unit, a new lock holder.
+  // The guests die with the host, and with them their runners; dom0's runner is stopped like every other unit.
   for (const p of trackedProcesses(layout)) {
-    if (p.role === 'resume') killed.push(...killProcessTree(p.pid));
+    if (p.role !== 'boot') killed.push(...killProcessTree(p.pid));
   }
+  const r = readJson<RunningState>(layout.running);
+  for (const d of [...(r?.dom0 ? [r.dom0] : []), ...(r?.domains ?? [])]) killed.push(...killRunner(d.runner));
   const late = lockHolderPid(layout);
   if (late !== undefined && late !== waitedFor?.pid) killed.push(...killProcessTree(late));
-  return { waitedFor, killed, waitedMs: Date.now() - started };
+  return { waitedFor, killed: [...new Set(killed)], waitedMs: Date.now() - started };
 }
 
 // ---------------------------------------------------------------- boot numbers and records
@@ -483,12 +488,25 @@ export function bootMachine(layout: SimLayout, record: BootRecord): void {
     record.bootedAt = at;
     fs.mkdirSync(path.dirname(layout.bootIdFile), { recursive: true });
     writeFileReplacing(layout.bootIdFile, `${randomUUID()}\n`);
+    // xenfs: dom0 is the control domain; a native Linux boot has no /proc/xen.
+    if (grub.loaded.kind === 'xen') {
+      fs.mkdirSync(path.dirname(layout.xenCapabilities), { recursive: true });
+      writeFileReplacing(layout.xenCapabilities, 'control_d\n');
+    } else {
+      fs.rmSync(path.dirname(layout.xenCapabilities), { recursive: true, force: true });
+    }
   }
+}
+
+/** dom0's runner unit, started with the other units of a boot that came up (SimHost.create and every boot). */
+export function startDom0Runner(layout: SimLayout, record: BootRecord): void {
+  if (record.down) return;
+  startRunner(layout, { id: 0, name: DOM0_NAME }, record.n);
 }
 
 // ---------------------------------------------------------------- the resume unit
 
-function isNodeScript(file: string): boolean {
+export function isNodeScript(file: string): boolean {
   let real: string;
   try {
     real = fs.realpathSync(file);
@@ -520,7 +538,7 @@ export function unitEnvironment(layout: SimLayout, machine: MachineConfig, unitE
   };
 }
 
-function unitEnvironmentLines(unitFile: string): Record<string, string> {
+export function unitEnvironmentLines(unitFile: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of readUnit(unitFile).values('Service', 'Environment')) {
     for (const m of line.matchAll(/(?:"([^"]*)"|(\S+))/g)) {
@@ -653,6 +671,7 @@ export async function runBoot(layout: SimLayout, req: BootRequest): Promise<Boot
     saveInProgress(layout, record);
     bootMachine(layout, record);
     saveInProgress(layout, record);
+    startDom0Runner(layout, record);
     if (req.runResume && !record.down) await runResumeUnit(layout, machine, record);
     record.finishedAt = new Date().toISOString();
     finish(layout, record);

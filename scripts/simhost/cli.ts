@@ -1,7 +1,7 @@
 /**
  * The simulated machine's commands, one entry point: D/bin/<command> runs
  * `node cli.js <command> args...` with SIMHOST_DIR naming the machine.
- * Every command but the internal `boot` is logged to D/log/commands.jsonl.
+ * Every command but the internal `boot` and `domain-runner` is logged to D/log/commands.jsonl.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -11,6 +11,7 @@ import { readFaults, runBoot, trackedProcesses } from './boot.js';
 import { appendJsonLine } from './fsutil.js';
 import { grubEditenvMain, grubEntryToolMain, grubMkconfigMain } from './grubtools.js';
 import { layoutFromEnv, readMachine, type SimLayout } from './layout.js';
+import { superviseRunner } from './runners.js';
 import type { BootRecord, CommandRecord } from './types.js';
 import { xlMain, type Io } from './xl.js';
 
@@ -80,6 +81,9 @@ async function bootMain(args: string[]): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   if (command === 'boot') return bootMain(args);
+  if (command === 'domain-runner') {
+    return superviseRunner(layoutFromEnv(), Number(option(args, 'boot')), Number(option(args, 'id')), option(args, 'name') ?? '');
+  }
   const layout = layoutFromEnv();
   const started = Date.now();
   const at = new Date(started).toISOString();

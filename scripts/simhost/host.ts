@@ -22,6 +22,7 @@ import {
   finishInterruptedBoots,
   lockHolderPid,
   newBootRecord,
+  startDom0Runner,
   trackedProcesses,
 } from './boot.js';
 import { appendJsonLine, readJson, readJsonLines, withFileLock, writeFileReplacing, writeJson } from './fsutil.js';
@@ -30,10 +31,13 @@ import { flattenMenu, parseGrubCfg } from './grubmenu.js';
 import { grubMkconfig } from './grubmkconfig.js';
 import { readMachine, simLayout, type SimLayout } from './layout.js';
 import { killProcessTree, processAlive } from './procs.js';
-import type { BootRecord, CommandRecord, Faults, MachineConfig, RunningState, SimXenVersion } from './types.js';
+import { domainRoot, killRunner, liveRunnerPids, removeDomain, runnerLogFile } from './runners.js';
+import type { BootRecord, CommandRecord, DomainState, Faults, MachineConfig, RunnerState, RunningState, SimXenVersion } from './types.js';
+import { DEFAULT_SHARED_DIR } from '../../shared/domaindir.js';
 import { buildPackagedImage } from './xentree.js';
 
-export type { BootAttempt, BootRecord, CommandRecord, DomainState, Faults, HypervisorIdentity, RunningState, SimXenVersion, XlFault } from './types.js';
+export type { BootAttempt, BootRecord, CommandRecord, DomainState, Faults, HypervisorIdentity, RunnerState, RunningState, SimXenVersion, XlFault } from './types.js';
+export { DOM0_NAME } from './runners.js';
 
 const SIMHOST_DIST = path.dirname(fileURLToPath(import.meta.url));
 /** dist/scripts/simhost -> the repository. */
@@ -61,6 +65,16 @@ export interface SimHostOptions {
   resumeEnv?: Record<string, string>;
   /** What /usr/local/bin/xentest points at (default the repository's bin/xentest.js, as scripts/install links it). */
   xentestBin?: string;
+  /**
+   * The runner unit started in dom0 at every boot (SimHost.create's boot 0 included) and in every domain
+   * `xl create` makes. Default: the repository's init/xentest-runner.service when sharedDir is given, else
+   * none (null: no runner is ever started).
+   */
+  runnerUnit?: string | null;
+  /** Extra environment for every runner. */
+  runnerEnv?: Record<string, string>;
+  /** The shared directory every runner gets as XENTEST_SHARED_DIR (default the machine's own /xentest/shared, under its root). */
+  sharedDir?: string;
 }
 
 function shellQuote(s: string): string {
@@ -118,6 +132,17 @@ export class SimHost {
       shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 20_000,
       resumeUnit: path.resolve(opts.resumeUnit ?? path.join(REPO_ROOT, 'init/xentest-resume.service')),
       resumeEnv: opts.resumeEnv ?? {},
+      // Opt-in: a runner with no work waits (the real one for 30 min), so only machines meant to run domains start them.
+      runnerUnit:
+        opts.runnerUnit === null
+          ? null
+          : opts.runnerUnit !== undefined
+            ? path.resolve(opts.runnerUnit)
+            : opts.sharedDir !== undefined
+              ? path.join(REPO_ROOT, 'init/xentest-runner.service')
+              : null,
+      runnerEnv: opts.runnerEnv ?? {},
+      sharedDir: path.resolve(opts.sharedDir ?? path.join(L.root, DEFAULT_SHARED_DIR)),
       simhostDist: SIMHOST_DIST,
       node: process.execPath,
       kernelBuild: '#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)',
@@ -185,6 +210,7 @@ export class SimHost {
     record.finishedAt = new Date().toISOString();
     if (record.down || record.fellBack) throw new Error(`bug: the new machine did not boot its packaged Xen: ${record.reason}`);
     appendJsonLine(L.boots, record);
+    startDom0Runner(L, record);
     return host;
   }
 
@@ -246,10 +272,55 @@ export class SimHost {
     }
   }
 
-  /** Every process of the machine at once, as a power cut ends them: boots in progress, resume units, the lock holder. */
+  /** The shared directory the machine's runners are given (XENTEST_SHARED_DIR). */
+  get sharedDir(): string {
+    return readMachine(this.layout).sharedDir;
+  }
+
+  /** A guest's filesystem (its runner's XENTEST_ROOT): D/domains/<name>/root. */
+  domainRoot(name: string): string {
+    return domainRoot(this.layout, name);
+  }
+
+  /** A domain by name (Domain-0 for dom0), as running.json has it now. */
+  domain(name: string): DomainState | undefined {
+    const r = this.running();
+    return [...(r.dom0 ? [r.dom0] : []), ...r.domains].find((d) => d.name === name);
+  }
+
+  /** The runners running now, pid by domain name (dom0's as Domain-0). */
+  runnerPids(): Record<string, number> {
+    return liveRunnerPids(this.layout);
+  }
+
+  /** A domain's runner output at boot n (default the current boot). */
+  runnerLog(name: string, n: number = this.running().boot): string {
+    const file = runnerLogFile(this.layout, name, n);
+    return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  }
+
+  /** Resolves with the runner's record once the domain's runner has exited by itself (exit status or signal recorded). */
+  async waitForRunnerExit(name: string, timeoutMs: number): Promise<RunnerState> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const run = this.domain(name)?.runner;
+      if (run && run.finishedAt !== null) return run;
+      if (Date.now() > deadline) throw new Error(`the runner of ${name} did not finish within ${timeoutMs} ms (runner: ${JSON.stringify(run)})`);
+      await sleep(25);
+    }
+  }
+
+  /** The guest crashes: its runner's process group is SIGKILLed and the domain leaves the list. False if there is no such guest. */
+  killDomain(name: string): boolean {
+    return removeDomain(this.layout, name) !== undefined;
+  }
+
+  /** Every process of the machine at once, as a power cut ends them: boots in progress, resume units, runners, the lock holder. */
   private async cutPower(): Promise<void> {
     const victims = new Set<number>();
     for (const p of trackedProcesses(this.layout)) for (const pid of killProcessTree(p.pid)) victims.add(pid);
+    const r = readJson<RunningState>(this.layout.running);
+    for (const d of [...(r?.dom0 ? [r.dom0] : []), ...(r?.domains ?? [])]) for (const pid of killRunner(d.runner)) victims.add(pid);
     const holder = lockHolderPid(this.layout);
     if (holder !== undefined) for (const pid of killProcessTree(holder)) victims.add(pid);
     const deadline = Date.now() + 5000;

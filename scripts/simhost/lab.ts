@@ -104,6 +104,9 @@ export interface LabOptions {
 
 export const NEW_XEN: SimXenVersion = { major: 4, minor: 19, extra: '-unstable' };
 
+/** dom0's hostname on the lab machine, and so the name of its XENVM section. */
+export const LAB_HOSTNAME = 'simhost';
+
 /** A simulated machine, a served tarball of a Xen-like tree, and a control file for them. */
 export class NightLab {
   readonly sim: SimHost;
@@ -115,7 +118,12 @@ export class NightLab {
     readonly server: TarballServer,
     options: LabOptions = {},
   ) {
-    this.sim = SimHost.create(join(dir, 'machine'), options.resumeEnv ? { resumeEnv: options.resumeEnv } : {});
+    mkdirSync(join(dir, 'shared'), { recursive: true });
+    this.sim = SimHost.create(join(dir, 'machine'), {
+      hostname: LAB_HOSTNAME,
+      sharedDir: join(dir, 'shared'),
+      ...(options.resumeEnv ? { resumeEnv: options.resumeEnv } : {}),
+    });
     this.tarball = 'xen-unstable.tar.gz';
     this.writeTarball(options);
     this.control = join(dir, 'nightly.cfg');
@@ -147,17 +155,31 @@ export class NightLab {
         ...Object.entries(locations).map(([k, v]) => `${k} = ${v}`),
         '',
         '[smoke]',
-        'source_url = /srv/tests/smoke',
-        'test_dir = .',
+        `source_url = ${this.writeSmokeSuite()}`,
+        'test_dir = smoke',
         'run_command = ./run',
         '',
         '[XENVM0]',
-        'name = simhost',
+        `name = ${LAB_HOSTNAME}`,
         `tempdir = ${join(this.dir, 'tmp')}`,
+        'timeout = 60',
         'test1 = smoke',
         '',
       ].join('\n'),
     );
+  }
+
+  /** The machine goes down for good: every process it started (runners, boots) ends. */
+  close(): Promise<void> {
+    return this.sim.powerOff();
+  }
+
+  /** A one-check test suite in a directory: the runner copies it to tempdir/smoke and runs ./run. */
+  private writeSmokeSuite(): string {
+    const suite = join(this.dir, 'suites', 'smoke');
+    mkdirSync(suite, { recursive: true });
+    writeFileSync(join(suite, 'run'), '#!/bin/sh\necho "smoke: $(hostname) ok"\n', { mode: 0o755 });
+    return suite;
   }
 
   env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {

@@ -30,6 +30,10 @@ export interface SimLayout {
   xentestLock: string;
   xentestBin: string;
   bootIdFile: string;
+  /** D/domains/<name>/root: each guest's filesystem (its runner's XENTEST_ROOT). */
+  domainsDir: string;
+  /** <root>/proc/xen/capabilities: control_d in dom0. */
+  xenCapabilities: string;
 }
 
 export function simLayout(dir: string): SimLayout {
@@ -59,6 +63,8 @@ export function simLayout(dir: string): SimLayout {
     xentestLock: join(root, 'var/lib/xentest/lock'),
     xentestBin: join(root, 'usr/local/bin/xentest'),
     bootIdFile: join(root, 'proc/sys/kernel/random/boot_id'),
+    domainsDir: join(d, 'domains'),
+    xenCapabilities: join(root, 'proc/xen/capabilities'),
   };
 }
 

@@ -23,6 +23,32 @@ export interface Faults {
   rebootFails?: boolean;
   /** The next boot comes up but the resume unit does not start. Used up by that boot. */
   resumeNotRun?: boolean;
+  /** `xl create` of the domain named fails with this stderr and exit status (default 1); nothing is created or started. Stays until changed. */
+  createFails?: Record<string, { stderr: string; exitStatus?: number }>;
+  /** Domains that hang at boot: created and listed, but their runner never starts. Stays until changed. */
+  domainHangs?: string[];
+}
+
+/** A domain's runner (init/xentest-runner.service) as the simulation started it. */
+export interface RunnerState {
+  /** The unit's ExecStart, machine paths. */
+  command: string[];
+  /** What ran on the host. */
+  ran: string[];
+  /** The runner's pid, also its process group (it runs detached); null if it could not be started. */
+  pid: number | null;
+  /** Field 22 of /proc/PID/stat, telling a reused pid apart. */
+  startTime: string | null;
+  /** XENTEST_ROOT it was given: the domain's filesystem. */
+  root: string;
+  log: string;
+  startedAt: string;
+  /** Recorded when it exits by itself (or is killed while its domain lives on); null while it runs. */
+  exitStatus: number | null;
+  signal: string | null;
+  finishedAt: string | null;
+  /** Why it could not start. */
+  error?: string;
 }
 
 /** Who the running hypervisor is: what `xl info` reports. Read from the image at boot. */
@@ -69,6 +95,10 @@ export interface DomainState {
   createdAt: string;
   /** The xl config file it was created from. */
   config: string | null;
+  /** Its runner: null while not (yet) started; absent if the machine starts none. */
+  runner?: RunnerState | null;
+  /** The guest hangs at boot (the domainHangs fault): its runner never starts. */
+  hung?: boolean;
 }
 
 export interface RunningState {
@@ -184,6 +214,12 @@ export interface MachineConfig {
   resumeUnit: string;
   /** Extra environment for the resume unit (systemd's Environment=). */
   resumeEnv: Record<string, string>;
+  /** The runner unit started in dom0 at every boot and in every domain xl creates; null: no runner is ever started. */
+  runnerUnit: string | null;
+  /** Extra environment for every runner. */
+  runnerEnv: Record<string, string>;
+  /** The shared directory on the host (XENTEST_SHARED_DIR of every runner). */
+  sharedDir: string;
   /** The dist/scripts/simhost directory the fake commands run from. */
   simhostDist: string;
   node: string;

@@ -6,9 +6,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { XEN_RESERVED_MIB } from './boot.js';
+import { readFaults, XEN_RESERVED_MIB } from './boot.js';
 import { readJson, withFileLock, writeJson } from './fsutil.js';
 import { readMachine, type SimLayout } from './layout.js';
+import { killRunner, prepareDomainRoot, startRunner, waitGone } from './runners.js';
 import type { DomainState, MachineConfig, RunningState } from './types.js';
 import { parseXlConfig, XlConfigError, type XlValue } from './xlconfig.js';
 
@@ -215,7 +216,11 @@ function xlCreate(layout: SimLayout, io: Io, args: string[]): void {
     io.out(JSON.stringify({ c_info: { name }, b_info: { max_vcpus: vcpus, max_memkb: maxmem * 1024, target_memkb: memory * 1024 } }, null, 4) + '\n');
     return;
   }
+  const fault = readFaults(layout).createFails?.[name];
+  if (fault) fail(io, fault.stderr, fault.exitStatus ?? 1);
   const machine = readMachine(layout);
+  const hangs = (readFaults(layout).domainHangs ?? []).includes(name);
+  let created: { id: number; boot: number } | undefined;
   update(layout, io, (r) => {
     const domid = r.nextDomid;
     r.nextDomid = domid + 1;
@@ -249,14 +254,22 @@ function xlCreate(layout: SimLayout, io: Io, args: string[]): void {
       state: paused ? '--p---' : '-b----',
       createdAt: new Date().toISOString(),
       config: path.resolve(configFile as string),
+      ...(machine.runnerUnit !== null ? { runner: null } : {}),
+      ...(hangs ? { hung: true } : {}),
     });
+    created = { id: domid, boot: r.boot };
   });
+  if (!created) return;
+  // The guest boots and systemd in it starts the runner unit; xl create returns meanwhile. A paused guest waits for unpause.
+  prepareDomainRoot(layout, name);
+  if (!paused && !hangs) startRunner(layout, { id: created.id, name }, created.boot);
 }
 
 function xlDestroy(layout: SimLayout, io: Io, args: string[]): void {
   const force = args.includes('-f');
   const rest = args.filter((a) => !a.startsWith('-'));
   if (rest.length < 1) usageError(io, 'destroy', 1);
+  let gone: DomainState | undefined;
   update(layout, io, (r) => {
     const d = findDomain(io, r, rest[0] as string);
     if (d.id === 0) {
@@ -266,31 +279,42 @@ function xlDestroy(layout: SimLayout, io: Io, args: string[]): void {
       fail(io, 'libxl: error: libxl_domain.c:1156:libxl__destroy_domid: Domain 0:Cannot destroy the hardware domain: Permission denied');
     }
     r.domains = r.domains.filter((x) => x.id !== d.id);
+    gone = d;
   });
+  // The guest is gone at once, and everything in it.
+  waitGone(killRunner(gone?.runner));
 }
 
 function xlShutdown(layout: SimLayout, io: Io, args: string[]): void {
   const rest = args.filter((a) => !a.startsWith('-'));
   if (rest.length < 1) usageError(io, 'shutdown', 1);
+  let gone: DomainState | undefined;
   update(layout, io, (r) => {
     const d = findDomain(io, r, rest[0] as string);
     if (d.id === 0) fail(io, 'libxl: error: libxl_domain.c:806:libxl__domain_pvcontrol: Domain 0:Cannot shut down dom0 this way.');
     io.err(`Shutting down domain ${d.id}\n`);
     // A PV guest that honours the request is gone a moment later.
     r.domains = r.domains.filter((x) => x.id !== d.id);
+    gone = d;
   });
+  // Its services stopped on the way down, the runner with them.
+  waitGone(killRunner(gone?.runner));
 }
 
 function xlPause(layout: SimLayout, io: Io, args: string[], pause: boolean): void {
   const cmd = pause ? 'pause' : 'unpause';
   if (args.length < 1) usageError(io, cmd, 1);
+  let boots: { id: number; name: string; boot: number } | undefined;
   update(layout, io, (r) => {
     const d = findDomain(io, r, args[0] as string);
+    // A guest created paused boots when first unpaused.
+    if (!pause && d.id !== 0 && d.runner === null && !d.hung) boots = { id: d.id, name: d.name, boot: r.boot };
     const letters = d.state.split('');
     letters[2] = pause ? 'p' : '-';
     if (!pause && letters[0] === '-' && letters[1] === '-') letters[1] = 'b';
     d.state = letters.join('');
   });
+  if (boots) startRunner(layout, { id: boots.id, name: boots.name }, boots.boot);
 }
 
 /** xl's parse_mem_size_kb: a bare number is MiB; t, g, m, k, b suffixes. KiB, or undefined. */

@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fetchTree, FetchError, probeIdentity, type FetchOptions } from '../../../shared/fetch/index.js';
 import { terminalProgress } from '../../../shared/fetch/progress.js';
-import { buildStepNames, type Night } from '../night.js';
+import { buildStepNames, DOMAIN_STEP_NAMES, type Night } from '../night.js';
 import type { Step, StepResult } from '../runner.js';
 
 /** A tarball of a tree holds one top directory (xen-4.19.0/); the tree is that directory. */
@@ -39,11 +39,13 @@ export function fetchStep(night: Night): Step {
           last !== undefined && last.trees.xen === identities.xen && (last.trees.linux ?? undefined) === (identities.linux ?? undefined);
         if (unchanged && prefs.onUnchanged !== 'rebuild') {
           const reason = `unchanged since night ${last.night} (${identities.xen})`;
+          // retest: no build, no reboot, the domains test the running build again; skip: nothing at all.
+          const skipped = [...buildStepNames(!!prefs.linuxTree), 'bootloader', 'reboot', ...(prefs.onUnchanged === 'skip' ? DOMAIN_STEP_NAMES : [])];
           return {
             status: 'GOOD',
             reason,
             outputs: { unchanged: true, identities },
-            skip: { steps: [...buildStepNames(!!prefs.linuxTree), 'bootloader', 'reboot'], reason: `${reason}: nothing to do` },
+            skip: { steps: skipped, reason: `${reason}: nothing to build` },
           };
         }
         const dirs: Record<string, string> = {};
