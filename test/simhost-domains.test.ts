@@ -79,6 +79,17 @@ function runs(shared: string, hostname: string): Ran[] {
     .map((l) => JSON.parse(l) as Ran);
 }
 
+/** The stub records its run before it prints; its log line may come a moment later. */
+async function waitForLog(read: () => string, text: string, ms = 10_000): Promise<string> {
+  const deadline = Date.now() + ms;
+  let log = read();
+  while (!log.includes(text) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    log = read();
+  }
+  return log;
+}
+
 async function waitForRuns(shared: string, hostname: string, count: number, ms = 10_000): Promise<Ran[]> {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -134,7 +145,7 @@ describe('simulated Xen host: domains and their runners', function () {
     expect(dom0?.runner?.command).to.deep.equal(['/usr/local/bin/xentest', 'run']);
     expect(dom0?.runner?.ran).to.deep.equal([process.execPath, join(h.root, 'usr/local/bin/xentest'), 'run']);
     expect(h.runnerPids()).to.deep.equal({ 'Domain-0': r.pid });
-    expect(h.runnerLog('Domain-0', 0)).to.contain('stub runner in xenhost1: hang');
+    expect(await waitForLog(() => h.runnerLog('Domain-0', 0), 'stub runner in xenhost1: hang')).to.contain('stub runner in xenhost1: hang');
 
     // The next boot (a reboot): the old one is stopped, a new one starts.
     writeFileSync(join(shared, 'mode-xenhost1'), 'exit4');
@@ -147,7 +158,7 @@ describe('simulated Xen host: domains and their runners', function () {
     expect(second.pid).to.not.equal(r.pid);
     const done = await h.waitForRunnerExit('Domain-0', 10_000);
     expect(done).to.include({ exitStatus: 4, signal: null });
-    expect(h.runnerLog('Domain-0', 1)).to.contain('runner exit status 4');
+    expect(await waitForLog(() => h.runnerLog('Domain-0', 1), 'runner exit status 4')).to.contain('runner exit status 4');
     expect(h.runnerPids()).to.deep.equal({});
   });
 
@@ -174,7 +185,7 @@ describe('simulated Xen host: domains and their runners', function () {
     expect(r.env.HOME ?? r.env.MOCHA_COLORS).to.equal(undefined);
     expect(readFileSync(join(root, 'etc/hostname'), 'utf8')).to.equal('vm1\n');
     expect(h.runnerPids()).to.have.keys('Domain-0', 'vm1');
-    expect(h.runnerLog('vm1')).to.contain('stub runner in vm1: hang');
+    expect(await waitForLog(() => h.runnerLog('vm1'), 'stub runner in vm1: hang')).to.contain('stub runner in vm1: hang');
 
     // A runner that exits leaves its domain running; its exit status is recorded.
     writeFileSync(join(shared, 'mode-vm2'), 'exit0');
