@@ -59,15 +59,24 @@ export interface NightData {
   outcome?: NightOutcome;
 }
 
+/** How a journal reaches the disk: replaced atomically (the runner's goes through its shared-directory retries). */
+export type JournalWriter = (path: string, text: string) => void;
+
 export class Journal {
   private constructor(
     readonly path: string,
     readonly data: NightData,
+    private readonly write: JournalWriter,
   ) {}
 
-  static create(path: string, data: Omit<NightData, 'version' | 'steps'>, stepNames: readonly string[]): Journal {
+  static create(
+    path: string,
+    data: Omit<NightData, 'version' | 'steps'>,
+    stepNames: readonly string[],
+    write: JournalWriter = writeFileAtomic,
+  ): Journal {
     const steps = stepNames.map((name): StepRecord => ({ name, state: 'pending', attempts: 0, outputs: {}, processGroups: [] }));
-    const j = new Journal(path, { version: 1, ...data, steps });
+    const j = new Journal(path, { version: 1, ...data, steps }, write);
     j.save();
     return j;
   }
@@ -75,11 +84,16 @@ export class Journal {
   static load(path: string): Journal {
     const data = JSON.parse(readFileSync(path, 'utf8')) as NightData;
     if (data.version !== 1) throw new Error(`${path}: journal version ${String(data.version)} is not supported`);
-    return new Journal(path, data);
+    return new Journal(path, data, writeFileAtomic);
+  }
+
+  /** A journal whose data was read and checked elsewhere (the runner's, read through its retries). */
+  static resume(path: string, data: NightData, write: JournalWriter): Journal {
+    return new Journal(path, data, write);
   }
 
   save(): void {
-    writeFileAtomic(this.path, JSON.stringify(this.data, null, 2) + '\n');
+    this.write(this.path, JSON.stringify(this.data, null, 2) + '\n');
   }
 
   step(name: string): StepRecord {

@@ -27,7 +27,7 @@ import { machinePaths } from '../machine.js';
 import { StepRunner } from '../pipeline/runner.js';
 import { currentBootId } from '../pipeline/steps/reboot.js';
 import { hostnameCandidates, hostnameProblem } from './hostname.js';
-import { RunnerJournal } from './journal.js';
+import { openRunnerJournal } from './journal.js';
 import { detectPrivilege } from './privilege.js';
 import { DomainArea, DomainDirRefused } from './shared-area.js';
 import { SharedStatusLog } from './statuslog.js';
@@ -167,7 +167,7 @@ async function runWithLock(hostname: string, area: DomainArea, env: NodeJS.Proce
   const privilege = detectPrivilege(env);
   const night = area.op(`read ${dir.night}`, () => (existsSync(dir.night) ? readFileSync(dir.night, 'utf8').trim() : 'unknown'));
   const names = stepNames(domain.tests);
-  const { journal, resumed } = RunnerJournal.open(area, night, dir.control, names);
+  const { journal, resumed } = openRunnerJournal(area, night, dir.control, names);
   say(`${hostname}: [${domain.section}] of ${dir.control}, night ${night}, ${domain.tests.length} tests; ${privilege.why}${resumed ? '; continuing after an interruption' : ''}`);
   area.writeAtomic(
     join(dir.results, 'keyval'),
