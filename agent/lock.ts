@@ -29,6 +29,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { machinePaths } from './machine.js';
+import { processStartTime } from '../shared/process/procstat.js';
 
 export interface LockHolder {
   pid: number;
@@ -149,20 +150,6 @@ function currentHolder(purpose: string): LockHolder {
   };
 }
 
-/** Field 22 (starttime) of /proc/PID/stat; undefined if there is no such process or it is a zombie. */
-export function processStartTime(pid: number): string | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return undefined;
-  }
-  // The command name (field 2) is in parentheses and may contain anything, ")" included.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state), so field 22 is fields[19].
-  if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
-  return fields[19];
-}
 
 /**
  * The machine's boot id, from the same place the rest of the agent reads it

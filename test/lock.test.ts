@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-import { LockBusy, acquireLock, holderAlive, processStartTime, readLock, type LockHolder } from '../agent/lock.js';
+import { LockBusy, acquireLock, holderAlive, readLock, type LockHolder } from '../agent/lock.js';
+import { processStartTime } from '../shared/process/procstat.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const LOCK_MODULE = pathToFileURL(path.resolve(here, '../agent/lock.js')).href;

@@ -6,11 +6,11 @@ import * as path from 'node:path';
 import {
   describeResult,
   killProcessGroup,
-  readProcStat,
   runArgv,
   runCommand,
   type CmdResult,
 } from '../shared/process/run.js';
+import { readProcStat } from '../shared/process/procstat.js';
 
 /** Whether kill(2) still finds the process group (or process). */
 function exists(pidOrNegativePgid: number): boolean {

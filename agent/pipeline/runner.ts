@@ -14,10 +14,10 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { processStartTime } from '../../shared/process/procstat.js';
 import { killProcessGroup, runCommand, type CmdResult } from '../../shared/process/run.js';
 import { isWorseThan, type JobStatus } from '../../shared/statuslog/entry.js';
 import type { StatusLogWriter } from '../../shared/statuslog/writer.js';
-import { processStartTime } from '../lock.js';
 import { checkpoint } from './crashpoints.js';
 import type { Journal, JsonValue, StepRecord } from './journal.js';
 

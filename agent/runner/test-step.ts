@@ -26,10 +26,10 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { DomainSpec, DomainTest } from '../../shared/controlfile/model.js';
 import { fetchTree, FetchError } from '../../shared/fetch/index.js';
-import { describeResult, formatDuration, groupHasLiveMembers, runCommand, type CmdResult } from '../../shared/process/run.js';
+import { describeResult, formatDuration, groupHasLiveMembers, lastOutputLine, runCommand, type CmdResult } from '../../shared/process/run.js';
 import type { JobStatus } from '../../shared/statuslog/entry.js';
 import { formatKeyval } from '../../shared/statuslog/keyval.js';
-import { processStartTime } from '../lock.js';
+import { processStartTime } from '../../shared/process/procstat.js';
 import type { Step, StepContext, StepResult } from '../pipeline/runner.js';
 import { collectLogDir } from './collect-logs.js';
 import { isUnprivileged, type Privilege } from './privilege.js';
@@ -55,13 +55,13 @@ export function expectedOutcome(test: DomainTest['test'], privilege: Privilege):
 }
 
 /** The last line the command printed, shortened, or '' if it printed nothing. */
-export function lastOutputLine(r: CmdResult): string {
-  const line = r.tail.trimEnd().split('\n').pop()?.trim() ?? '';
+function shortLastLine(r: CmdResult): string {
+  const line = lastOutputLine(r);
   return line.length > 200 ? line.slice(0, 200) + '…' : line;
 }
 
 function because(r: CmdResult): string {
-  const last = lastOutputLine(r);
+  const last = shortLastLine(r);
   return `${describeResult(r)}${last ? `: ${last}` : ''}`;
 }
 

@@ -5,44 +5,15 @@
  * cgroup, so children that moved to process groups of their own die too).
  */
 import * as fs from 'node:fs';
+import { processAlive, processStartTime, readProcStat, type ProcStat } from '../../shared/process/procstat.js';
 
-interface ProcStat {
-  pid: number;
-  state: string;
-  ppid: number;
-  startTime: string;
-}
-
-function readStat(pid: number): ProcStat | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return undefined;
-  }
-  // Field 2 (the command name) is in parentheses and may contain anything.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { pid, state: fields[0] ?? '?', ppid: Number(fields[1]), startTime: fields[19] ?? '' };
-}
-
-/** Running (a zombie has finished: it only waits for its parent to collect its status). */
-export function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  const st = readStat(pid);
-  return st !== undefined && st.state !== 'Z' && st.state !== 'X';
-}
-
-/** Field 22 of /proc/PID/stat: with the pid, names one process (pids are reused). */
-export function processStartTime(pid: number): string | undefined {
-  const st = readStat(pid);
-  return st && st.state !== 'Z' && st.state !== 'X' ? st.startTime : undefined;
-}
+export { processAlive, processStartTime };
 
 function allStats(): ProcStat[] {
   const out: ProcStat[] = [];
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    const st = readStat(Number(name));
+    const st = readProcStat(Number(name));
     if (st) out.push(st);
   }
   return out;
@@ -73,7 +44,7 @@ function protectedPids(): Set<number> {
   let p = process.ppid;
   for (let i = 0; i < 64 && p > 1 && !out.has(p); i++) {
     out.add(p);
-    p = readStat(p)?.ppid ?? 0;
+    p = readProcStat(p)?.ppid ?? 0;
   }
   return out;
 }

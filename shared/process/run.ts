@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readProcStat } from './procstat.js';
 
 export interface RunOptions {
   cwd?: string;
@@ -95,6 +96,11 @@ export function killProcessGroup(pgid: number, signal: NodeJS.Signals = 'SIGTERM
     if (code === 'EPERM') return true;
     throw e;
   }
+}
+
+/** The last line the command printed, without surrounding white space; '' if it printed nothing. */
+export function lastOutputLine(r: CmdResult): string {
+  return r.tail.trimEnd().split('\n').pop()?.trim() ?? '';
 }
 
 /** "exited with status 2 after 3.1 s", "killed after the 600 s timeout", ... */
@@ -397,21 +403,6 @@ export function groupHasLiveMembers(pgid: number): boolean {
     if (stat && stat.pgrp === pgid && stat.state !== 'Z' && stat.state !== 'X') return true;
   }
   return false;
-}
-
-/** Fields of /proc/PID/stat after the command name (which may contain spaces and parentheses). */
-export function readProcStat(pid: number): { state: string; pgrp: number; fields: string[] } | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return undefined;
-  }
-  const close = text.lastIndexOf(')');
-  if (close < 0) return undefined;
-  // fields[0] is field 3 (state) of proc(5).
-  const fields = text.slice(close + 2).trim().split(' ');
-  return { state: fields[0] ?? '', pgrp: Number(fields[2]), fields };
 }
 
 /** The last `capacity` bytes pushed through it, in a fixed buffer. */
