@@ -46,10 +46,6 @@ export class ConfigDocument {
     return [...this.sections.keys()];
   }
 
-  hasSection(name: string): boolean {
-    return this.sections.has(name);
-  }
-
   /** The raw option a section sees: its own, or the one from [DEFAULT]. */
   rawOption(section: string, option: string): RawOption | undefined {
     const own = section === DEFAULT_SECTION ? undefined : this.sections.get(section)?.options.get(option);
@@ -81,15 +77,6 @@ export class ConfigDocument {
       }
     }
     return out;
-  }
-
-  /** One interpolated value, or undefined if neither the section nor [DEFAULT] has it. */
-  get(section: string, option: string): Value | undefined {
-    const raw = this.rawOption(section, option);
-    if (!raw) return undefined;
-    const merged = this.mergedOptions(section);
-    const value = interpolate(section, raw.name, raw.value, (n) => merged.get(n)?.value, raw);
-    return { value, option: raw.name, section, file: raw.file, line: raw.line };
   }
 
   private mergedOptions(section: string): Map<string, RawOption> {

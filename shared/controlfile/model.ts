@@ -535,13 +535,12 @@ class Interpreter {
       const temp = this.required(s, 'tempdir', 'an absolute path for the domain\'s work directory');
       const tempdir = temp ? this.absolutePath(s, temp, 'tempdir') : undefined;
       const configValue = this.singleLine(s, 'config');
-      let config: Located<string> | undefined;
-      if (configValue && configValue.value !== '' && configValue.value.toLowerCase() !== 'none') {
-        config = this.absolutePath(s, configValue, 'the xl config');
-      }
+      // Empty or "none": dom0, or a domain started by other means.
+      const wantsConfig = configValue !== undefined && configValue.value !== '' && configValue.value.toLowerCase() !== 'none';
+      const config = wantsConfig ? this.absolutePath(s, configValue, 'the xl config') : undefined;
       const timeoutSeconds = this.durationSeconds(s, 'timeout', DEFAULT_DOMAIN_TIMEOUT_S);
       const domainTests = this.domainTests(s, tests, testNames);
-      if (name && tempdir && domainTests && !(configValue && configValue.value !== '' && configValue.value.toLowerCase() !== 'none' && !config)) {
+      if (name && tempdir && domainTests && (!wantsConfig || config)) {
         domains.push({ section: s.name, name, tempdir, ...(config ? { config } : {}), timeoutSeconds, tests: domainTests, ...this.where(s.at) });
       }
     }

@@ -245,6 +245,3 @@ export function readControlFile(path: string): ConfigDocument {
   if (err) throw err;
   return result.doc;
 }
-
-/** Exposed for tests of the whitespace rules. */
-export const _internals = { splitLines, sectionHeader, firstDelimiter };

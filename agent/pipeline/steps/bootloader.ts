@@ -6,7 +6,7 @@
  * one does not come up the machine falls back to it by itself.
  */
 import { readFileSync } from 'node:fs';
-import { describeResult, shellQuote } from '../../../shared/process/run.js';
+import { describeResult, lastOutputLine, shellQuote } from '../../../shared/process/run.js';
 import { findXenEntry, parseGrubMenu } from '../../boot/grubcfg.js';
 import { readGrubEnv } from '../../boot/grubenv.js';
 import type { Night } from '../night.js';
@@ -17,7 +17,7 @@ const GRUB_TIMEOUT_MS = 120_000;
 async function grub(ctx: StepContext, command: string): Promise<string | undefined> {
   ctx.log(command);
   const r = await ctx.run(command, { cwd: '/', timeoutMs: GRUB_TIMEOUT_MS });
-  return r.exitStatus === 0 ? undefined : `${command} ${describeResult(r)}: ${r.tail.trim().split('\n').pop() ?? ''}`;
+  return r.exitStatus === 0 ? undefined : `${command} ${describeResult(r)}: ${lastOutputLine(r)}`;
 }
 
 export function bootloaderStep(night: Night): Step {

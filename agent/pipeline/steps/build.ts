@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BuildRecipe } from '../../../shared/controlfile/model.js';
-import { describeResult, type CmdResult } from '../../../shared/process/run.js';
+import { describeResult, lastOutputLine, type CmdResult } from '../../../shared/process/run.js';
 import { builtXenIdentity, type XenIdentity } from '../../xen/identity.js';
 import type { JsonValue } from '../journal.js';
 import type { Night } from '../night.js';
@@ -24,13 +24,8 @@ function treeDir(night: Night, tree: Tree): string {
   return dir;
 }
 
-function lastLine(text: string): string {
-  const lines = text.trimEnd().split('\n');
-  return (lines[lines.length - 1] ?? '').trim();
-}
-
 function failure(what: string, r: CmdResult, logFile: string): StepResult {
-  const last = lastLine(r.tail);
+  const last = lastOutputLine(r);
   return { status: 'FAIL', reason: `${what} ${describeResult(r)}${last ? `: ${last}` : ''} (log: ${logFile})` };
 }
 
@@ -66,7 +61,7 @@ function installEnv(night: Night): NodeJS.ProcessEnv {
 /** The release of a built kernel tree, as its own makefile says (`make -s kernelrelease`). */
 async function kernelRelease(night: Night, ctx: StepContext): Promise<string | StepResult> {
   const r = await ctx.run('make -s kernelrelease', { cwd: treeDir(night, 'linux'), timeoutMs: 120_000 });
-  const release = r.tail.trim().split('\n').pop()?.trim() ?? '';
+  const release = lastOutputLine(r);
   if (r.exitStatus !== 0 || !/^[\w.+-]+$/.test(release)) {
     return { status: 'FAIL', reason: `make -s kernelrelease ${describeResult(r)}${release ? `: ${release}` : ''}` };
   }

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../../../shared/atomic.js';
 import type { DomainSpec } from '../../../shared/controlfile/model.js';
 import { domainDir } from '../../../shared/domaindir.js';
-import { describeResult, shellQuote } from '../../../shared/process/run.js';
+import { describeResult, lastOutputLine, shellQuote } from '../../../shared/process/run.js';
 import { parseXlInfo } from '../../xen/identity.js';
 import type { Night } from '../night.js';
 import type { Step, StepContext, StepResult } from '../runner.js';
@@ -88,7 +88,7 @@ async function waitUntilListed(ctx: StepContext, name: string): Promise<string |
   while (Date.now() < deadline) {
     const r = await ctx.run(`xl list ${shellQuote(name)}`, { cwd: '/', timeoutMs: XL_TIMEOUT_MS });
     if (r.exitStatus === 0) return undefined;
-    last = r.tail.trim().split('\n').pop() ?? describeResult(r);
+    last = lastOutputLine(r);
     await sleep(POLL_MS);
   }
   return `not running ${START_TIMEOUT_MS / 1000} s after xl create: ${last}`;
@@ -112,7 +112,7 @@ export function startDomainsStep(night: Night): Step {
         if (!created.includes(name)) {
           const r = await ctx.run(`xl create -f ${shellQuote(d.config.value)}`, { cwd: '/', timeoutMs: XL_TIMEOUT_MS });
           if (r.exitStatus !== 0) {
-            failed[name] = `xl create -f ${d.config.value} ${describeResult(r)}: ${r.tail.trim().split('\n').pop() ?? ''}`;
+            failed[name] = `xl create -f ${d.config.value} ${describeResult(r)}: ${lastOutputLine(r)}`;
             ctx.statusOnce('ERROR', `domain.${name}.start`, failed[name] as string);
             continue;
           }

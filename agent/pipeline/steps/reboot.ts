@@ -13,7 +13,7 @@
  * calling it a failure.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { describeResult, shellQuote } from '../../../shared/process/run.js';
+import { describeResult, lastOutputLine, shellQuote } from '../../../shared/process/run.js';
 import { describeXen, parseXlInfo, runningXenIdentity, sameXen, type XenIdentity } from '../../xen/identity.js';
 import type { JsonValue } from '../journal.js';
 import { writeLastGood, type Night } from '../night.js';
@@ -31,7 +31,7 @@ type XlInfo = { ok: true; identity: XenIdentity; info: Map<string, string> } | {
 async function xlInfo(ctx: StepContext): Promise<XlInfo> {
   const r = await ctx.run('xl info', { cwd: '/', timeoutMs: XL_TIMEOUT_MS });
   if (r.exitStatus !== 0 || r.timedOut) {
-    return { ok: false, error: `xl info ${describeResult(r)}: ${r.tail.trim().split('\n').pop() ?? ''}` };
+    return { ok: false, error: `xl info ${describeResult(r)}: ${lastOutputLine(r)}` };
   }
   // The log file holds the whole output; xl info is small, its tail is all of it.
   const info = parseXlInfo(r.tail);
@@ -115,7 +115,7 @@ export function rebootStep(night: Night): Step {
         // Nothing rebooted: take the one-shot entry back so a later reboot boots the last good build.
         await ctx.run(`grub-editenv ${shellQuote(night.paths.grubEnv)} unset next_entry`, { cwd: '/', timeoutMs: XL_TIMEOUT_MS });
         ctx.saveOutputs({ requestedInBoot: null });
-        return { status: 'ERROR', reason: `${command} ${describeResult(r)}: ${r.tail.trim().split('\n').pop() ?? ''}` };
+        return { status: 'ERROR', reason: `${command} ${describeResult(r)}: ${lastOutputLine(r)}` };
       }
       return { status: 'GOOD', then: 'going-down' };
     },
