@@ -7,11 +7,11 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SimHost } from './host.js';
+import { SimHost, type BootRecord } from './host.js';
 import { writeSimXenTarball, type SimXenVersion } from './xentree.js';
 
 /** The repository's xentest executable (this file runs from dist/scripts/simhost/). */
@@ -100,6 +100,14 @@ export interface LabOptions {
   preferences?: Record<string, string>;
   /** Environment the resume unit runs with at boot (systemd does not pass the caller's). */
   resumeEnv?: Record<string, string>;
+  /** Test sections by name, each a section's keys (default: `smoke`, a one-line check). */
+  tests?: Record<string, Record<string, string>>;
+  /** Guests besides dom0, each with an xl config; every domain runs every test in `tests`. */
+  guests?: string[];
+  /** Which tests each domain runs, when not every one. */
+  domainTests?: Record<string, string[]>;
+  /** Each XENVM section's `timeout` (default 60). */
+  domainTimeoutSeconds?: number;
 }
 
 export const NEW_XEN: SimXenVersion = { major: 4, minor: 19, extra: '-unstable' };
@@ -112,12 +120,17 @@ export class NightLab {
   readonly sim: SimHost;
   readonly control: string;
   readonly tarball: string;
+  /** The domains of the control file: dom0 (LAB_HOSTNAME) first, then the guests. */
+  readonly domains: string[];
+  private readonly tests: Record<string, Record<string, string>>;
 
   constructor(
     readonly dir: string,
     readonly server: TarballServer,
-    options: LabOptions = {},
+    private readonly options: LabOptions = {},
   ) {
+    this.domains = [LAB_HOSTNAME, ...(options.guests ?? [])];
+    this.tests = options.tests ?? { smoke: { source_url: this.writeSmokeSuite(), test_dir: 'smoke', run_command: './run' } };
     mkdirSync(join(dir, 'shared'), { recursive: true });
     this.sim = SimHost.create(join(dir, 'machine'), {
       hostname: LAB_HOSTNAME,
@@ -154,19 +167,48 @@ export class NightLab {
         `xen-unstable = ${location}`,
         ...Object.entries(locations).map(([k, v]) => `${k} = ${v}`),
         '',
-        '[smoke]',
-        `source_url = ${this.writeSmokeSuite()}`,
-        'test_dir = smoke',
-        'run_command = ./run',
-        '',
-        '[XENVM0]',
-        `name = ${LAB_HOSTNAME}`,
-        `tempdir = ${join(this.dir, 'tmp')}`,
-        'timeout = 60',
-        'test1 = smoke',
-        '',
+        ...Object.entries(this.tests).flatMap(([name, keys]) => [`[${name}]`, ...Object.entries(keys).map(([k, v]) => `${k} = ${v}`), '']),
+        ...this.domains.flatMap((name, i) => [
+          `[XENVM${i}]`,
+          `name = ${name}`,
+          ...(name === LAB_HOSTNAME ? [] : [`config = ${this.writeXlConfig(name)}`]),
+          `tempdir = ${this.tempdir(name)}`,
+          `timeout = ${this.options.domainTimeoutSeconds ?? 60}`,
+          ...(this.options.domainTests?.[name] ?? Object.keys(this.tests)).map((t, n) => `test${n + 1} = ${t}`),
+          '',
+        ]),
       ].join('\n'),
     );
+  }
+
+  /** The domain's `tempdir`: dom0's is <dir>/tmp, a guest's <dir>/tmp-<name>. */
+  tempdir(name: string): string {
+    return join(this.dir, name === LAB_HOSTNAME ? 'tmp' : `tmp-${name}`);
+  }
+
+  /** A small PV guest's xl configuration. */
+  private writeXlConfig(name: string): string {
+    const file = join(this.dir, 'xl', `${name}.cfg`);
+    mkdirSync(join(this.dir, 'xl'), { recursive: true });
+    writeFileSync(file, `name = "${name}"\ntype = "pv"\nmemory = 256\nvcpus = 1\nkernel = "/boot/vmlinuz-guest"\n`);
+    return file;
+  }
+
+  /** The night's directory once the night has begun (the newest under the state directory). */
+  nightDir(): string | undefined {
+    const nights = join(this.stateDir, 'nights');
+    const all = existsSync(nights) ? readdirSync(nights).sort() : [];
+    return all.length ? join(nights, all[all.length - 1] as string) : undefined;
+  }
+
+  /** `xentest build`, then the boot it reboots into, which runs the rest of the night (resume). */
+  async night(extra: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<{ build: AgentRun; boot: BootRecord; dir: string }> {
+    const build = await this.build(extra);
+    if (build.status !== 0 || !/rebooting; it continues at boot/.test(build.stdout)) {
+      throw new Error(`xentest build did not reboot (exit ${build.status}):\n${build.stdout}${build.stderr}`);
+    }
+    const boot = await this.sim.waitForBoot(1, timeoutMs);
+    return { build, boot, dir: this.nightDir() as string };
   }
 
   /** The machine goes down for good: every process it started (runners, boots) ends. */
