@@ -136,7 +136,7 @@ describe('fetch: tarballs over HTTP', function () {
     server.route('/xen.tar.gz', staticFile(() => ({ body: XEN_V1, lastModified: 'Tue, 01 Aug 2023 10:00:00 GMT' })));
     await probeIdentity(tarball('/xen.tar.gz'), options());
     const again = await probeIdentity(tarball('/xen.tar.gz'), options());
-    expect(again).to.deep.equal({ identity: `sha256:${sha256(XEN_V1)}`, downloaded: false });
+    expect(again).to.deep.equal({ identity: `sha256:${sha256(XEN_V1)}`, downloaded: false, description: 'xen.tar.gz (cached, not modified)' });
     expect(server.requests[1]?.headers['if-none-match']).to.equal(undefined);
     expect(server.requests[1]?.headers['if-modified-since']).to.equal('Tue, 01 Aug 2023 10:00:00 GMT');
     expect(server.requests[1]?.status).to.equal(304);
@@ -145,7 +145,7 @@ describe('fetch: tarballs over HTTP', function () {
   it('probeIdentity downloads into the cache without unpacking, and fetchTree then only revalidates', async function () {
     server.route('/xen.tar.gz', staticFile(() => ({ body: XEN_V1, etag: '"v1"' })));
     const probed = await probeIdentity(tarball('/xen.tar.gz'), options());
-    expect(probed).to.deep.equal({ identity: `sha256:${sha256(XEN_V1)}`, downloaded: true });
+    expect(probed).to.deep.equal({ identity: `sha256:${sha256(XEN_V1)}`, downloaded: true, description: 'xen.tar.gz (downloaded, 200 B)' });
     expect(existsSync(dest)).to.equal(false);
     const got = await fetchTree(tarball('/xen.tar.gz'), dest, options());
     expect(got.identity).to.equal(probed.identity);

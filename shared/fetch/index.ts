@@ -152,12 +152,13 @@ export async function fetchTree(source: Source, dest: string, options: FetchOpti
  * git the ref is resolved, fetching into the cached clone; for a directory
  * its content is hashed.
  */
-export async function probeIdentity(source: Source, options: FetchOptions): Promise<{ identity: string; downloaded: boolean }> {
+export async function probeIdentity(source: Source, options: FetchOptions): Promise<{ identity: string; downloaded: boolean; description?: string }> {
   const o = resolveOptions(options);
   switch (source.kind) {
     case 'tarball': {
       const archive = await obtainArchive(source, o);
-      return { identity: `sha256:${archive.sha256}`, downloaded: archive.downloaded };
+      // After a probe that downloaded, fetchTree finds the archive cached: this says how it really came.
+      return { identity: `sha256:${archive.sha256}`, downloaded: archive.downloaded, description: `${archiveName(source.url)} (${archive.how})` };
     }
     case 'git': {
       const revision = await resolveGitRevision(source, o);

@@ -32,7 +32,12 @@ export function fetchStep(night: Night): Step {
       const trees = [{ key: 'xen', location: prefs.xenTree }, ...(prefs.linuxTree ? [{ key: 'linux', location: prefs.linuxTree }] : [])];
       try {
         const identities: Record<string, string> = {};
-        for (const t of trees) identities[t.key] = (await probeIdentity(t.location.source, options)).identity;
+        const probed: Record<string, { downloaded: boolean; description?: string }> = {};
+        for (const t of trees) {
+          const p = await probeIdentity(t.location.source, options);
+          identities[t.key] = p.identity;
+          probed[t.key] = p;
+        }
         ctx.checkpoint('middle');
         const last = night.lastGood;
         const unchanged =
@@ -54,7 +59,8 @@ export function fetchStep(night: Night): Step {
           const got = await fetchTree(t.location.source, join(night.files.work, t.key), options);
           identities[t.key] = got.identity;
           dirs[t.key] = t.location.source.kind === 'tarball' ? treeTop(got.dir) : got.dir;
-          described.push(`${t.location.name}: ${got.description}`);
+          const probe = probed[t.key];
+          described.push(`${t.location.name}: ${probe?.downloaded && probe.description ? probe.description : got.description}`);
         }
         return { status: 'GOOD', reason: described.join('; '), outputs: { unchanged: false, identities, dirs } };
       } catch (e) {
