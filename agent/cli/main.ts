@@ -10,6 +10,7 @@ import { LockBusy } from '../lock.js';
 import { ScheduleError } from '../schedule.js';
 import { checkCommand, formatProblem } from './check.js';
 import { configCommand } from './config.js';
+import { demoCommand } from './demo.js';
 import { buildCommand, resumeCommand } from './night.js';
 import { runCommandLine } from './run.js';
 import { scheduleCommand } from './schedule.js';
@@ -48,6 +49,11 @@ const COMMANDS: Record<string, CommandInfo> = {
     run: scheduleCommand,
     usage: 'xentest schedule FILE [--cron EXPR] [--timezone TZ]',
     summary: "run nights on the control file's schedule (or --cron), one at a time, until stopped",
+  },
+  demo: {
+    run: demoCommand,
+    usage: 'xentest demo [--dir DIR]',
+    summary: 'run a whole night on the built-in simulated Xen host (dom0 and two guests), with nothing to set up',
   },
   check: {
     run: checkCommand,
