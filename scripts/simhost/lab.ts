@@ -228,8 +228,8 @@ export class NightLab {
     return { ...this.sim.env(process.env), ...extra };
   }
 
-  build(extra: NodeJS.ProcessEnv = {}): Promise<AgentRun> {
-    return runAgent(['build', this.control], this.env(extra));
+  build(extra: NodeJS.ProcessEnv = {}, timeoutMs?: number): Promise<AgentRun> {
+    return runAgent(['build', this.control], this.env(extra), timeoutMs);
   }
 
   get stateDir(): string {
