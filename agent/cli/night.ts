@@ -5,8 +5,11 @@
  * (2: the control file cannot be used, and 3: another night holds the lock,
  * come from main.ts, as for every command.)
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { JobStatus } from '../../shared/statuslog/entry.js';
 import { buildNight, resumeNight, type NightReport } from '../pipeline/nightly.js';
+import { formatSummary, summariseNight } from '../results/summary.js';
 import { UsageError } from './usage.js';
 
 export const EXIT_NIGHT_FAILED = 1;
@@ -20,6 +23,8 @@ function conclude(report: NightReport): number {
     return 0;
   }
   process.stdout.write(`night ${report.night}: ${end.status}${end.reason ? `: ${end.reason}` : ''}\n  results: ${report.dir}\n`);
+  // Once the domains' results are collected, what each domain did (the resume unit's output goes to the journal).
+  if (existsSync(join(report.dir, 'domains'))) process.stdout.write(formatSummary(summariseNight(report.dir)));
   return FAILED.includes(end.status) ? EXIT_NIGHT_FAILED : 0;
 }
 
