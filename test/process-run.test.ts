@@ -135,6 +135,22 @@ describe('shared/process/run', function () {
       expect(externalMiB, `buffers grew by ${externalMiB.toFixed(1)} MiB`).to.be.lessThan(25);
     });
 
+    it('without a heartbeat, the command writes the log itself: the agent reads back only the tail', async () => {
+      const total = 20 * 1024 * 1024;
+      const r = await runCommand(`yes 0123456789abcdefghijklmnopqrstu | head -c ${total}; echo; echo the-end >&2`, {
+        timeoutMs: 60_000,
+        logFile: log,
+        tailBytes: 1000,
+      });
+      expect(r.exitStatus).to.equal(0);
+      expect(r.tail.length).to.equal(1000);
+      expect(r.tail.endsWith('\nthe-end\n')).to.equal(true);
+      const text = fs.readFileSync(log, 'utf8');
+      expect(text.length).to.be.greaterThan(total);
+      // The footer follows the output on a line of its own.
+      expect(text).to.match(/\nthe-end\n# exited with status 0 after [^\n]+\n$/);
+    });
+
     it('gives the heartbeat each complete line of stdout and stderr, CR stripped, a huge line cut', async () => {
       const seen: string[] = [];
       await runCommand(`printf 'a\\nb\\r\\n'; printf 'e1\\n' >&2; head -c 100000 /dev/zero | tr '\\0' x; printf '\\nc'`, {
@@ -247,15 +263,27 @@ describe('shared/process/run', function () {
       expect(fs.existsSync(`${dir}/ran`)).to.equal(false);
     });
 
-    it('stops waiting for output held open by a background process 2 s after the command exits', async function () {
+    it('with a heartbeat, stops waiting for output held open by a background process 2 s after the command exits', async function () {
+      this.timeout(30_000);
+      let pgid = 0;
+      const t0 = Date.now();
+      const r = await runCommand('sleep 30 & echo started', { timeoutMs: 20_000, logFile: log, onSpawn: (p) => (pgid = p), heartbeat: () => {} });
+      leftovers.push(pgid);
+      expect(r.exitStatus).to.equal(0);
+      expect(Date.now() - t0).to.be.lessThan(6000);
+      expect(fs.readFileSync(log, 'utf8')).to.include('stopped reading output');
+    });
+
+    it('without one, returns when the command exits and notes the background process still running', async function () {
       this.timeout(30_000);
       let pgid = 0;
       const t0 = Date.now();
       const r = await runCommand('sleep 30 & echo started', { timeoutMs: 20_000, logFile: log, onSpawn: (p) => (pgid = p) });
       leftovers.push(pgid);
       expect(r.exitStatus).to.equal(0);
-      expect(Date.now() - t0).to.be.lessThan(6000);
-      expect(fs.readFileSync(log, 'utf8')).to.include('stopped reading output');
+      expect(r.tail).to.equal('started\n');
+      expect(Date.now() - t0).to.be.lessThan(2000);
+      expect(fs.readFileSync(log, 'utf8')).to.include(`processes of group ${pgid} were still running when the command exited`);
     });
 
     it('killProcessGroup signals a live group, says false for a gone one, refuses 0, 1 and negatives', async function () {

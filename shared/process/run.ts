@@ -4,6 +4,11 @@
  * from /dev/null, and its output streamed to a log file as it comes. Only the
  * last few kilobytes are kept in memory, for the error message.
  *
+ * Unless a heartbeat wants the lines as they come, the command writes straight
+ * into the log (its stdout and stderr are the log's file descriptor): the
+ * output never passes through the agent, so gigabytes of it cost the agent
+ * nothing, and the tail is read back from the end of the log afterwards.
+ *
  * Nothing here rejects for a command that could not be started: a missing
  * program or working directory is a CmdResult with exit status 127 (126 when
  * the program exists but may not be executed), as a shell would report it.
@@ -32,7 +37,7 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** The pid, which is also the process group id (a restarted agent can kill a group a killed agent left). */
   onSpawn?: (pid: number) => void;
-  /** Each complete output line (stdout and stderr separately), for progress display. */
+  /** Each complete output line (stdout and stderr separately), for progress display; the output then passes through the agent. */
   heartbeat?: (line: string) => void;
 }
 
@@ -153,7 +158,7 @@ function validateOptions(o: RunOptions): { graceMs: number; tailBytes: number } 
 /** Opens the log (creating it and its directory) and writes the header synchronously, so a bad path throws here. */
 function openLog(logFile: string, header: string): number {
   fs.mkdirSync(path.dirname(path.resolve(logFile)), { recursive: true });
-  const fd = fs.openSync(logFile, 'a');
+  const fd = fs.openSync(logFile, 'a+');
   fs.writeSync(fd, header);
   return fd;
 }
@@ -176,9 +181,11 @@ async function run(
 ): Promise<CmdResult> {
   const cwd = path.resolve(options.cwd ?? process.cwd());
   const logFd = openLog(options.logFile, headerLine(command, cwd, new Date()));
-  const log = fs.createWriteStream(options.logFile, { fd: logFd, autoClose: true });
+  const direct = options.heartbeat === undefined;
+  const outputStart = direct ? fs.fstatSync(logFd).size : 0;
   let logError: Error | undefined;
-  log.on('error', (e) => {
+  const log: LogSink = direct ? { fd: logFd } : { stream: fs.createWriteStream(options.logFile, { fd: logFd, autoClose: true }) };
+  log.stream?.on('error', (e) => {
     logError ??= e;
   });
   const base = { command, logFile: options.logFile, timeoutMs: options.timeoutMs };
@@ -205,7 +212,7 @@ async function run(
   const t0 = performance.now();
   let child: ChildProcess;
   try {
-    child = spawn(file, args, { cwd, env: options.env ?? process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(file, args, { cwd, env: options.env ?? process.env, detached: true, stdio: ['ignore', direct ? logFd : 'pipe', direct ? logFd : 'pipe'] });
   } catch (e) {
     // spawn throws synchronously only for malformed arguments (e.g. NUL bytes).
     return notStarted(127, `${file}: ${(e as Error).message}`);
@@ -226,9 +233,9 @@ async function run(
     throw e;
   }
 
-  // Output: to the log (respecting its backpressure), the tail, and the heartbeat.
+  // Piped output (for the heartbeat): to the log (respecting its backpressure), the tail, and the heartbeat.
   const tail = new TailBuffer(tailBytes);
-  const streams = [child.stdout!, child.stderr!];
+  const streams = direct ? [] : [child.stdout!, child.stderr!];
   const lines = options.heartbeat ? streams.map(() => new LineSplitter(options.heartbeat!)) : undefined;
   let lastByte = 0x0a;
   let paused = false;
@@ -237,11 +244,11 @@ async function run(
       tail.push(chunk);
       lines?.[i]!.push(chunk);
       if (chunk.length > 0) lastByte = chunk[chunk.length - 1]!;
-      if (logError) return;
-      if (!log.write(chunk) && !paused) {
+      if (logError || !log.stream) return;
+      if (!log.stream.write(chunk) && !paused) {
         paused = true;
         for (const s of streams) s.pause();
-        log.once('drain', () => {
+        log.stream!.once('drain', () => {
           paused = false;
           for (const s of streams) s.resume();
         });
@@ -289,7 +296,8 @@ async function run(
 
   // Background processes may still hold the output open: read a little
   // longer, then stop listening (a killed group closes it as it dies).
-  const drained = await raceTimeout(outputClosed, OUTPUT_DRAIN_MS);
+  const drained = direct || (await raceTimeout(outputClosed, OUTPUT_DRAIN_MS));
+  if (direct) lastByte = readTail(logFd, outputStart, tail);
   if (!drained) {
     for (const s of streams) s.destroy();
     notes.push(`stopped reading output ${formatSeconds(OUTPUT_DRAIN_MS)} after the command exited: processes still hold it open`);
@@ -345,14 +353,43 @@ function checkDirectory(dir: string): string | undefined {
   return undefined;
 }
 
-function finishLog(log: fs.WriteStream, footer: string, atLineStart: boolean): Promise<void> {
+/** The log: its descriptor, which the command writes to itself, or a stream the agent writes the piped output to. */
+type LogSink = { fd: number; stream?: undefined } | { stream: fs.WriteStream; fd?: undefined };
+
+function finishLog(log: LogSink, footer: string, atLineStart: boolean): Promise<void> {
   const text = `${atLineStart ? '' : '\n'}# ${footer} (finished ${new Date().toISOString()})\n`;
+  const { stream, fd } = log;
+  if (fd !== undefined) {
+    // A footer that cannot be written (disk full) loses only the footer; the result stands.
+    try {
+      fs.writeSync(fd, text);
+    } catch {
+      /* the command's own output is already in the file */
+    }
+    fs.closeSync(fd);
+    return Promise.resolve();
+  }
   // The stream's 'error' listener (set at creation) records a failure; resolve either way.
   return new Promise((resolve) => {
-    if (log.destroyed) return resolve();
-    log.once('close', () => resolve());
-    log.end(text);
+    if (stream.destroyed) return resolve();
+    stream.once('close', () => resolve());
+    stream.end(text);
   });
+}
+
+/** The last bytes the command wrote to the log (from `from` on) into `tail`; returns the very last byte (a newline if none). */
+function readTail(fd: number, from: number, tail: TailBuffer): number {
+  const size = fs.fstatSync(fd).size;
+  const start = Math.max(from, size - tail.capacity);
+  const buf = Buffer.alloc(size - start);
+  let got = 0;
+  while (got < buf.length) {
+    const n = fs.readSync(fd, buf, got, buf.length - got, start + got);
+    if (n === 0) break;
+    got += n;
+  }
+  tail.push(buf.subarray(0, got));
+  return got > 0 ? (buf[got - 1] as number) : 0x0a;
 }
 
 /**
@@ -411,7 +448,7 @@ class TailBuffer {
   private start = 0;
   private length = 0;
 
-  constructor(private readonly capacity: number) {
+  constructor(readonly capacity: number) {
     this.buf = Buffer.alloc(capacity);
   }
 
