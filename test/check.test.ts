@@ -79,6 +79,11 @@ describe('xentest check', () => {
     });
   }
 
+  it("lists the example's profilers in its summary", () => {
+    const r = runXentest(['check', 'conf/example.cfg']);
+    expect(r.stdout).to.match(/^ {2}3 profilers in dom0 while the domains test:\n {4}xentop: xentop -b -d 5\n {4}dmesg: xl dmesg\n {4}vmstat: vmstat 5$/m);
+  });
+
   it('summarises the paper example: tree, shared dir, each domain and its tests', () => {
     const r = runXentest(['check', 'conf/paper.cfg']);
     expect(r.stdout).to.include('xen tree:   xen-unstable (tarball http://www.where/to/download/xen-unstable.tgz)');

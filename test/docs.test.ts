@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readControlFile } from '../shared/controlfile/reader.js';
-import { DOMAIN_KEYS, PREFERENCE_KEYS, TEST_KEYS, type KeySpec } from '../shared/controlfile/schema.js';
+import { DOMAIN_KEYS, PREFERENCE_KEYS, PROFILERS, TEST_KEYS, type KeySpec } from '../shared/controlfile/schema.js';
 import { REPO_ROOT } from './support/cli.js';
 
 /** The keys xentest knows, the README's reference and conf/example.cfg must say the same. */
@@ -28,4 +28,8 @@ describe('the control-file reference', () => {
       });
     }
   }
+  it(`documents [${PROFILERS}] in the README and shows it in conf/example.cfg`, () => {
+    expect(readme).to.include('### `[' + PROFILERS + ']`');
+    expect(example.sections.get(PROFILERS)?.options.size ?? 0).to.be.greaterThan(0);
+  });
 });

@@ -12,7 +12,10 @@ import { join } from 'node:path';
 import type { NightData } from '../agent/pipeline/journal.js';
 import { NightLab, TarballServer, type AgentRun } from '../scripts/simhost/lab.js';
 
-const STEPS = ['fetch', 'build.xen', 'install.xen', 'bootloader', 'reboot', 'domains.dispatch', 'domains.start', 'domains.wait', 'domains.collect'];
+const STEPS = [
+  'fetch', 'build.xen', 'install.xen', 'bootloader', 'reboot',
+  'profilers.start', 'domains.dispatch', 'domains.start', 'domains.wait', 'profilers.stop', 'domains.collect',
+];
 
 function onlyNight(lab: NightLab): string {
   const nights = readdirSync(join(lab.stateDir, 'nights'));

@@ -68,9 +68,11 @@ function stepStatuses(j: NightData): Record<string, string> {
 }
 
 const DOMAINS_GOOD = {
+  'profilers.start': 'done/GOOD',
   'domains.dispatch': 'done/GOOD',
   'domains.start': 'done/GOOD',
   'domains.wait': 'done/GOOD',
+  'profilers.stop': 'done/GOOD',
   'domains.collect': 'done/GOOD',
 };
 

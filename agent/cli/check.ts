@@ -35,6 +35,10 @@ export function summarise(c: ControlFile): string {
     const tests = d.tests.map((t) => t.test.name).join(', ') || 'no tests';
     lines.push(`    ${d.name.value} [${d.section}], ${started}: ${plural(d.tests.length, 'test')} (${tests})`);
   }
+  if (c.profilers.length > 0) {
+    lines.push(`  ${plural(c.profilers.length, 'profiler')} in dom0 while the domains test:`);
+    for (const prof of c.profilers) lines.push(`    ${prof.name}: ${prof.command}`);
+  }
   return lines.join('\n');
 }
 

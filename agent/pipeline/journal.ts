@@ -96,6 +96,18 @@ export class Journal {
     this.write(this.path, JSON.stringify(this.data, null, 2) + '\n');
   }
 
+  /** A night begun by an older xentest lacks the steps added since: they join it, not yet run, where they belong. */
+  ensureSteps(names: readonly string[]): void {
+    const has = (n: string): boolean => this.data.steps.some((s) => s.name === n);
+    const missing = names.filter((n) => !has(n));
+    for (const name of missing) {
+      const before = names.slice(0, names.indexOf(name)).reverse().find(has);
+      const at = before === undefined ? 0 : this.data.steps.findIndex((s) => s.name === before) + 1;
+      this.data.steps.splice(at, 0, { name, state: 'pending', attempts: 0, outputs: {}, processGroups: [] });
+    }
+    if (missing.length > 0) this.save();
+  }
+
   step(name: string): StepRecord {
     const s = this.data.steps.find((x) => x.name === name);
     if (!s) throw new Error(`bug: the night has no step ${name}`);

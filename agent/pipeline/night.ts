@@ -45,8 +45,12 @@ export function buildStepNames(withLinux: boolean): string[] {
   return ['build.xen', 'install.xen', ...(withLinux ? ['build.linux', 'install.linux'] : [])];
 }
 
-/** After the boot (or at once, for an unchanged tree that is tested again): the domains. */
-export const DOMAIN_STEP_NAMES = ['domains.dispatch', 'domains.start', 'domains.wait', 'domains.collect'];
+/**
+ * After the boot (or at once, for an unchanged tree that is tested again): the
+ * domains, with the control file's profilers running from before the dispatch
+ * until every domain has finished (so they see the whole test, not its cleanup).
+ */
+export const DOMAIN_STEP_NAMES = ['profilers.start', 'domains.dispatch', 'domains.start', 'domains.wait', 'profilers.stop', 'domains.collect'];
 
 export function nightStepNames(withLinux: boolean): string[] {
   return ['fetch', ...buildStepNames(withLinux), 'bootloader', 'reboot', ...DOMAIN_STEP_NAMES];

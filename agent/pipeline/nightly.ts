@@ -18,6 +18,7 @@ import { bootloaderStep } from './steps/bootloader.js';
 import { buildStep, installStep } from './steps/build.js';
 import { collectStep, dispatchStep, startDomainsStep, waitDomainsStep } from './steps/domains.js';
 import { fetchStep } from './steps/fetch.js';
+import { profilersLeftRunning, restartProfilers, startProfilersStep, stopProfilersStep } from './steps/profilers.js';
 import { currentBootId, rebootStep } from './steps/reboot.js';
 
 export interface NightOptions {
@@ -89,9 +90,11 @@ function stepsOf(night: Night): Step[] {
     ...(linux ? [buildStep(night, 'linux'), installStep(night, 'linux')] : []),
     bootloaderStep(night),
     rebootStep(night),
+    startProfilersStep(night),
     dispatchStep(night),
     startDomainsStep(night),
     waitDomainsStep(night),
+    stopProfilersStep(night),
     collectStep(night),
   ];
 }
@@ -104,6 +107,7 @@ async function drive(
   options: NightOptions,
 ): Promise<NightEnd> {
   const say = options.say ?? ((line: string) => process.stdout.write(line + '\n'));
+  found.journal.ensureSteps(nightStepNames(control.preferences.linuxTree !== undefined));
   const env = { ...(options.env ?? process.env), XENTEST_JOBS: String(await cpuCount()) };
   const night: Night = {
     id: found.id,
@@ -119,11 +123,13 @@ async function drive(
   const statusLogPath = join(found.dir, 'status.log');
   const statusLog = new StatusLogWriter(statusLogPath);
   try {
-    const runner = new StepRunner(
-      { journal: found.journal, statusLog, statusLogPath, stepLogDir: join(found.dir, 'steps'), env, bootId: currentBootId(paths.bootIdFile), say },
-      stepsOf(night),
-    );
+    const io = { journal: found.journal, statusLog, statusLogPath, stepLogDir: join(found.dir, 'steps'), env, bootId: currentBootId(paths.bootIdFile), say };
+    const runner = new StepRunner(io, stepsOf(night));
+    // The night continues after a reboot or a crash: profilers that no longer run start again first.
+    await restartProfilers(night);
     const end = await runner.run();
+    // A failed step ended the night before profilers.stop: they must not outlive it.
+    if (end.kind === 'finished' && profilersLeftRunning(found.journal)) await new StepRunner(io, [stopProfilersStep(night)]).run();
     if (end.kind === 'finished') {
       found.journal.data.outcome = { status: end.status, reason: end.reason, finishedAt: new Date().toISOString() };
       found.journal.save();

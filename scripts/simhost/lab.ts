@@ -108,6 +108,8 @@ export interface LabOptions {
   domainTests?: Record<string, string[]>;
   /** Each XENVM section's `timeout` (default 60). */
   domainTimeoutSeconds?: number;
+  /** A [Profilers] section: dom0 commands by name (default none). */
+  profilers?: Record<string, string>;
 }
 
 export const NEW_XEN: SimXenVersion = { major: 4, minor: 19, extra: '-unstable' };
@@ -167,6 +169,7 @@ export class NightLab {
         `xen-unstable = ${location}`,
         ...Object.entries(locations).map(([k, v]) => `${k} = ${v}`),
         '',
+        ...(this.options.profilers ? ['[Profilers]', ...Object.entries(this.options.profilers).map(([k, v]) => `${k} = ${v}`), ''] : []),
         ...Object.entries(this.tests).flatMap(([name, keys]) => [`[${name}]`, ...Object.entries(keys).map(([k, v]) => `${k} = ${v}`), '']),
         ...this.domains.flatMap((name, i) => [
           `[XENVM${i}]`,

@@ -32,6 +32,7 @@ const NO_HYPERVISOR =
 const LIBXL_MIN_DOM0_MEM_MIB = 128;
 
 const USAGES: Record<string, string> = {
+  dmesg: 'Usage: xl [-v] dmesg [-c]\n\nRead and/or clear dmesg buffer.\n\nOptions:\n\n-c                        Clear dmesg buffer as well as printing it\n',
   info: 'Usage: xl [-v] info [-n]\n\nGet information about Xen host.\n\nOptions:\n\n-n, --numa         List host NUMA topology information\n',
   list: 'Usage: xl [-v] list [options] [Domain]\n\nList information about all/some domains.\n\nOptions:\n\n-l, --long              Output all VM details\n-v, --verbose           Prints out UUIDs and security context\n',
   create:
@@ -147,6 +148,27 @@ function xlInfo(layout: SimLayout, io: Io): void {
 function cpuTime(d: DomainState, now: number): string {
   const secs = Math.max(0, (now - Date.parse(d.createdAt)) / 1000) * (d.id === 0 ? 0.25 : 0.02);
   return secs.toFixed(1).padStart(8);
+}
+
+/** The hypervisor's console ring: the boot messages of the build running now (xen/drivers/char/console.c, arch/x86/setup.c). */
+function xlDmesg(layout: SimLayout, io: Io): void {
+  const r = readRunning(layout);
+  requireXen(io, r);
+  const m = readMachine(layout);
+  const h = r.hypervisor;
+  const lines = [
+    `Xen version ${h.major}.${h.minor}${h.extra} (${h.compiledBy}@${h.compileDomain}) (${h.compiler}) debug=n ${h.compileDate}`,
+    `Latest ChangeSet: ${h.changeset}`,
+    ...(h.buildId ? [`build-id: ${h.buildId}`] : []),
+    'Bootloader: GRUB 2.06-13+deb12u1',
+    `Command line: ${h.commandLine}`.trimEnd(),
+    `System RAM: ${m.totalMemoryMiB}MB (${m.totalMemoryMiB * 1024}kB)`,
+    `Brought up ${m.nrCpus} CPUs`,
+    '*** LOADING DOMAIN 0 ***',
+    `Dom0 has maximum ${r.dom0.vcpus} VCPUs`,
+    `Freed 664kB init memory`,
+  ];
+  io.out(lines.map((l) => `(XEN) ${l}\n`).join(''));
 }
 
 const LIST_HEADER = 'Name                                        ID   Mem VCPUs\tState\tTime(s)\n';
@@ -360,7 +382,7 @@ function xlMemSet(layout: SimLayout, io: Io, args: string[]): void {
 }
 
 const KNOWN_UNSIMULATED = new Set([
-  'console', 'vncviewer', 'save', 'migrate', 'restore', 'reboot', 'rename', 'trigger', 'sysrq', 'debug-keys', 'dmesg', 'top',
+  'console', 'vncviewer', 'save', 'migrate', 'restore', 'reboot', 'rename', 'trigger', 'sysrq', 'debug-keys', 'top',
   'network-attach', 'network-list', 'network-detach', 'block-attach', 'block-list', 'block-detach', 'vcpu-list', 'vcpu-pin',
   'vcpu-set', 'sched-credit', 'sched-credit2', 'domid', 'domname', 'uptime', 'mem-max', 'cpupool-list', 'pci-assignable-list',
   'config-update', 'qemu-monitor-command', 'claims', 'psr-hwinfo', 'devd', 'dump-core', 'button-press', 'set-parameters',
@@ -374,7 +396,7 @@ export function xlMain(layout: SimLayout, argv: string[], io: Io, faultsFor: (su
   const args = argv.slice(i + 1);
   try {
     if (sub === undefined) {
-      io.out('Usage xl [-vfNtT] <subcommand> [args]\n\nxl full list of subcommands:\n\n create  list  destroy  shutdown  pause  unpause  mem-set  info  help\n');
+      io.out('Usage xl [-vfNtT] <subcommand> [args]\n\nxl full list of subcommands:\n\n create  list  destroy  shutdown  pause  unpause  mem-set  info  dmesg  help\n');
       return 1;
     }
     const fault = faultsFor(sub);
@@ -393,6 +415,9 @@ export function xlMain(layout: SimLayout, argv: string[], io: Io, faultsFor: (su
     switch (sub) {
       case 'info':
         xlInfo(layout, io);
+        return 0;
+      case 'dmesg':
+        xlDmesg(layout, io);
         return 0;
       case 'list':
       case 'li':

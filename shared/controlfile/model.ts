@@ -27,6 +27,8 @@ import {
   LOCATIONS,
   PREFERENCE_KEYS,
   PREFERENCES,
+  PROFILER_NAME,
+  PROFILERS,
   TEST_KEYS,
   testKeyNumber,
   type KeySpec,
@@ -98,10 +100,19 @@ export interface DomainSpec extends Location {
   readonly tests: readonly DomainTest[];
 }
 
+/** A dom0 command that runs while the domains test. */
+export interface ProfilerSpec extends Location {
+  /** The key in [Profilers] (lower-cased, as Python stores option names): its output goes to NAME.log. */
+  readonly name: string;
+  readonly command: string;
+}
+
 export interface ControlFile {
   readonly file: string;
   readonly preferences: Preferences;
   readonly locations: ReadonlyMap<string, TreeLocation>;
+  /** In the order the file lists them. */
+  readonly profilers: readonly ProfilerSpec[];
   readonly tests: ReadonlyMap<string, TestSpec>;
   readonly domains: readonly DomainSpec[];
   readonly document: ConfigDocument;
@@ -160,6 +171,7 @@ class Interpreter {
 
     const locations = this.readLocations();
     const preferences = this.readPreferences(locations);
+    const profilers = this.readProfilers();
     const domainSections = this.domainSectionNames();
     const testNames = this.testSectionNames(domainSections);
     const tests = new Map<string, TestSpec>();
@@ -173,7 +185,7 @@ class Interpreter {
     const hasErrors = this.problems.errors.length > 0 || pythonReadError(this.result) !== undefined;
     if (hasErrors || !preferences) return { problems: this.problems };
     return {
-      control: { file: this.file, preferences, locations, tests, domains, document: this.doc },
+      control: { file: this.file, preferences, locations, profilers, tests, domains, document: this.doc },
       problems: this.problems,
     };
   }
@@ -327,6 +339,31 @@ class Interpreter {
     return out;
   }
 
+  /** Only the section's own keys: [DEFAULT]'s options show up in every section, but they are not profilers. */
+  private readProfilers(): ProfilerSpec[] {
+    const out: ProfilerSpec[] = [];
+    const s = this.sections.get(PROFILERS);
+    if (!s) return out;
+    for (const key of s.own) {
+      const v = this.singleLine(s, key);
+      if (!v) continue; // multi-line (said so) or failed to interpolate (said so)
+      if (!PROFILER_NAME.test(key) || /^\.+$/.test(key)) {
+        this.problems.error(
+          v,
+          `[${PROFILERS}] ${pyRepr(key)} cannot be a profiler's name: its output goes to a file of that name`,
+          'use letters, digits, "-", "_" and "." only, e.g. xentop = xentop -b -d 5',
+        );
+        continue;
+      }
+      if (v.value.trim() === '') {
+        this.problems.error(v, `[${PROFILERS}] ${key} has no command`, `write the dom0 command to run after "${key} =", e.g. xentop -b -d 5, or remove the line`);
+        continue;
+      }
+      out.push({ name: key, command: v.value, ...this.where(v) });
+    }
+    return out;
+  }
+
   private locationNamed(s: SectionValues, v: Value, locations: Map<string, TreeLocation>): TreeLocation | undefined {
     // Python's cp.get() lower-cases the option it is asked for, so the match ignores case.
     const wanted = pyLower(v.value);
@@ -454,7 +491,7 @@ class Interpreter {
   /** Sections that describe tests: those a domain names, and those that look like tests. */
   private testSectionNames(domainSections: string[]): string[] {
     const names = new Set<string>();
-    const special = (n: string): boolean => n === PREFERENCES || n === LOCATIONS || domainSections.includes(n);
+    const special = (n: string): boolean => n === PREFERENCES || n === LOCATIONS || n === PROFILERS || domainSections.includes(n);
     for (const d of domainSections) {
       for (const [key, v] of this.section(d).values) {
         if (testKeyNumber(key) !== undefined && this.sections.has(v.value) && !special(v.value)) names.add(v.value);
@@ -581,7 +618,7 @@ class Interpreter {
       if (!test) {
         ok = false;
         if (testNames.includes(v.value)) return; // the test section's own errors are reported there
-        const what = v.value === PREFERENCES || v.value === LOCATIONS || v.value.startsWith(DOMAIN_PREFIX)
+        const what = v.value === PREFERENCES || v.value === LOCATIONS || v.value === PROFILERS || v.value.startsWith(DOMAIN_PREFIX)
           ? `[${v.value}] is not a test section`
           : `there is no section [${v.value}]`;
         const suggestion = didYouMean(v.value, testNames);
@@ -595,9 +632,9 @@ class Interpreter {
 
   private reportUnusedSections(domainSections: string[], testNames: string[]): void {
     for (const [name, s] of this.sections) {
-      if (name === PREFERENCES || name === LOCATIONS || domainSections.includes(name) || testNames.includes(name)) continue;
+      if (name === PREFERENCES || name === LOCATIONS || name === PROFILERS || domainSections.includes(name) || testNames.includes(name)) continue;
       if (name.toUpperCase().startsWith(DOMAIN_PREFIX)) continue; // already warned about
-      const suggestion = didYouMean(name, [PREFERENCES, LOCATIONS, ...testNames]);
+      const suggestion = didYouMean(name, [PREFERENCES, LOCATIONS, PROFILERS, ...testNames]);
       this.problems.warning(s.at, `[${name}] is not used: no domain names it and it is not a section xentest knows`, suggestion || 'remove it, or name it from a domain with testN = ' + name);
     }
   }

@@ -7,6 +7,10 @@
 
 export const PREFERENCES = 'Preferences';
 export const LOCATIONS = 'Locations';
+/** dom0 commands that run while the domains test: `NAME = COMMAND`. */
+export const PROFILERS = 'Profilers';
+/** A profiler's name is the file name of its output (NAME.log), so it is kept to a safe set of characters. */
+export const PROFILER_NAME = /^[A-Za-z0-9._-]+$/;
 /** Every section whose name starts with this describes a domain (paper, section 5). */
 export const DOMAIN_PREFIX = 'XENVM';
 

@@ -398,21 +398,30 @@ function readTail(fd: number, from: number, tail: TailBuffer): number {
  * caller can rely on it.
  */
 async function killGroup(pgid: number, graceMs: number, leaderExited: () => boolean, notes: string[]): Promise<void> {
+  const { sigkill, survivors } = await stopProcessGroup(pgid, graceMs, leaderExited);
+  if (sigkill) notes.push(`SIGKILL sent to group ${pgid} ${formatSeconds(graceMs)} after SIGTERM`);
+  if (survivors) notes.push(`processes of group ${pgid} survived SIGKILL`);
+}
+
+/**
+ * SIGTERM to the group, SIGKILL after `graceMs` if any of it is left, then a
+ * bounded wait until it is gone. `leaderExited` lets a caller that spawned the
+ * leader also wait for its exit to be seen.
+ */
+export async function stopProcessGroup(pgid: number, graceMs: number, leaderExited: () => boolean = () => true): Promise<{ sigkill: boolean; survivors: boolean }> {
   killProcessGroup(pgid, 'SIGTERM');
   const deadline = performance.now() + graceMs;
   while (performance.now() < deadline) {
     if (!groupHasLiveMembers(pgid) && leaderExited()) break;
     await sleep(Math.min(50, Math.max(1, deadline - performance.now())));
   }
-  if (groupHasLiveMembers(pgid)) {
-    killProcessGroup(pgid, 'SIGKILL');
-    notes.push(`SIGKILL sent to group ${pgid} ${formatSeconds(graceMs)} after SIGTERM`);
-  }
+  const sigkill = groupHasLiveMembers(pgid);
+  if (sigkill) killProcessGroup(pgid, 'SIGKILL');
   // Orphans that died are zombies until init reaps them; kill(2) still finds
   // them. Wait for that too (bounded: some containers' init reaps slowly).
   const reapDeadline = performance.now() + REAP_WAIT_MS;
   while (groupExists(pgid) && performance.now() < reapDeadline) await sleep(20);
-  if (groupHasLiveMembers(pgid)) notes.push(`processes of group ${pgid} survived SIGKILL`);
+  return { sigkill, survivors: groupHasLiveMembers(pgid) };
 }
 
 /** Whether kill(2) finds any process in the group (zombies included). */
