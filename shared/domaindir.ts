@@ -45,6 +45,21 @@ export function domainDir(sharedDir: string, hostname: string): DomainDir {
   };
 }
 
+/**
+ * Errors that mean "the shared directory is not reachable right now" (an NFS
+ * server restarting, a soft mount timing out, a remount), as opposed to an
+ * answer about what is in it. ENOENT is not among them: a missing file is an
+ * answer, unless the directory it was looked up in is missing too, which each
+ * side checks for itself (the runner: its domain's directory; dom0: the
+ * domain's directory it dispatched).
+ */
+const UNAVAILABLE_CODES: ReadonlySet<string> = new Set(['EIO', 'ESTALE', 'ENOTCONN', 'ETIMEDOUT', 'EHOSTDOWN', 'EHOSTUNREACH']);
+
+export function isUnavailableError(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' && UNAVAILABLE_CODES.has(code);
+}
+
 /** The runner's shared directory: --shared-dir, else XENTEST_SHARED_DIR, else DEFAULT_SHARED_DIR. */
 export function runnerSharedDir(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   return option ?? (env.XENTEST_SHARED_DIR || DEFAULT_SHARED_DIR);

@@ -457,7 +457,7 @@ describe('xentest run (the runner in a domain)', function () {
     expect(fs.statSync(log).size).to.be.greaterThan(200_000_000);
     const peak = /runner peak memory \(VmHWM\): (\d+) MiB/.exec(r.stdout);
     expect(peak, r.stdout).to.not.equal(null);
-    expect(Number(peak![1])).to.be.lessThan(150);
+    expect(Number(peak![1])).to.be.lessThan(100);
   });
 
   it('waits out a shared directory that is briefly unavailable (renamed away for 2 s while a test runs)', async () => {

@@ -3,7 +3,8 @@
  * unit (init/xentest-runner.service) started in dom0 at every boot and in
  * every guest `xl create` makes, as a real guest's systemd would start it;
  * guests that die (xl destroy, a crash, the host going down) take their
- * runner with them; faults for a create that fails and a guest that hangs.
+ * runner with them; the unit's Restart=; a guest's own hostname; faults for
+ * a create that fails and a guest that hangs.
  *
  * /usr/local/bin/xentest is a stub here: it records how it was run and then
  * does what <shared>/mode-<hostname> says (hang, with a child; or exitN).
@@ -286,6 +287,70 @@ describe('simulated Xen host: domains and their runners', function () {
     expect(sh(h, 'xl destroy stuck').status).to.equal(0);
     expect(sh(h, `xl create ${guestCfg('stuck')}`).status).to.equal(0);
     await waitForRuns(shared, 'stuck', 1);
+  });
+
+  it('honours the unit\'s Restart=on-abnormal and RestartSec=: a runner killed by a signal starts again, one that exits or gets SIGTERM does not', async () => {
+    const { h, shared } = newHost();
+    expect(sh(h, `xl create ${guestCfg('r1')}`).status).to.equal(0);
+    const [first] = (await waitForRuns(shared, 'r1', 1)) as [Ran];
+    const killedAt = Date.now();
+    // Its whole group, so the stub's child goes too: the restart is what is tested here.
+    process.kill(-first.pid, 'SIGKILL');
+    const second = (await waitForRuns(shared, 'r1', 2))[1] as Ran;
+    const ms = Date.now() - killedAt;
+    expect(ms, 'RestartSec=2s').to.be.within(1900, 10_000);
+    expect(second.pid).to.not.equal(first.pid);
+    expect(second.env).to.include({ XENTEST_HOSTNAME: 'r1', XENTEST_ROOT: h.domainRoot('r1') });
+    expect(h.domain('r1')?.runner).to.include({ pid: second.pid, restarts: 1, restartAt: null, exitStatus: null, finishedAt: null });
+    expect(h.runnerPids().r1).to.equal(second.pid);
+    expect(await waitForLog(() => h.runnerLog('r1'), 'restart 1: ExecStart=')).to.contain(
+      'runner killed by SIGKILL; Restart=on-abnormal: starting it again in 2 s',
+    );
+
+    // Killed again, and the runner started then exits 3 on its own: that one is not restarted.
+    writeFileSync(join(shared, 'mode-r1'), 'exit3');
+    process.kill(-second.pid, 'SIGKILL');
+    const done = await h.waitForRunnerExit('r1', 15_000);
+    expect(done).to.include({ exitStatus: 3, signal: null, restarts: 2, restartAt: null });
+    expect(await waitForLog(() => h.runnerLog('r1'), 'runner exit status 3')).to.match(/runner exit status 3\n$/);
+
+    // SIGTERM is a clean end for systemd (it is how it stops a unit): no restart.
+    expect(sh(h, `xl create ${guestCfg('r2')}`).status).to.equal(0);
+    const [t] = (await waitForRuns(shared, 'r2', 1)) as [Ran];
+    process.kill(-t.pid, 'SIGTERM');
+    expect(await h.waitForRunnerExit('r2', 10_000)).to.include({ signal: 'SIGTERM', restarts: 0, restartAt: null });
+
+    // A guest destroyed while its runner waits to be restarted stays without one.
+    expect(sh(h, `xl create ${guestCfg('r3')}`).status).to.equal(0);
+    const [r3] = (await waitForRuns(shared, 'r3', 1)) as [Ran];
+    process.kill(-r3.pid, 'SIGKILL');
+    await waitForLog(() => h.runnerLog('r3'), 'starting it again in 2 s');
+    expect(h.domain('r3')?.runner?.restartAt).to.be.a('string');
+    expect(sh(h, 'xl destroy r3').status).to.equal(0);
+
+    // Nothing more starts: the runs so far are all there will be.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(runs(shared, 'r1')).to.have.length(3);
+    expect(runs(shared, 'r2')).to.have.length(1);
+    expect(runs(shared, 'r3')).to.have.length(1);
+    expect(h.runnerPids()).to.have.keys('Domain-0');
+  });
+
+  it("a guest's hostname is its own /etc/hostname: its xl name on a fresh disk, what setGuestHostname wrote from its next boot on", async () => {
+    const { h, shared } = newHost();
+    h.setGuestHostname('named', 'named-typo');
+    expect(sh(h, `xl create ${guestCfg('named')}`).status).to.equal(0);
+    const [r] = (await waitForRuns(shared, 'named-typo', 1)) as [Ran];
+    expect(r.env.XENTEST_HOSTNAME).to.equal('named-typo');
+    expect(readFileSync(join(h.domainRoot('named'), 'etc/hostname'), 'utf8')).to.equal('named-typo\n');
+    expect(h.runnerPids().named).to.equal(r.pid);
+    // Kept across creates, as a disk keeps it; fixed, it takes effect at the next boot.
+    expect(sh(h, 'xl destroy named').status).to.equal(0);
+    h.setGuestHostname('named', 'named');
+    expect(sh(h, `xl create ${guestCfg('named')}`).status).to.equal(0);
+    const [again] = (await waitForRuns(shared, 'named', 1)) as [Ran];
+    expect(again.env.XENTEST_HOSTNAME).to.equal('named');
+    expect(runs(shared, 'named-typo')).to.have.length(1);
   });
 
   it("reads the runner unit given (ExecStart, Environment=), adds runnerEnv, and starts a paused guest's runner at unpause", async () => {

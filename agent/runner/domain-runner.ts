@@ -4,7 +4,10 @@
  *
  *  1. Wait (polling: the shared directory is NFS, where inotify does not see
  *     what dom0 writes) until <shared>/<hostname>/xentest.conf appears, or
- *     give up: "no work".
+ *     give up: "no work". A runner that has no directory while tonight's
+ *     work for another domain waits for a runner says so in its own output
+ *     (its hostname is most likely not its section's name); it writes
+ *     nothing in their directories.
  *  2. Take runner.lock: one runner per domain.
  *  3. Read the control copy, find the XENVM section whose name is this host.
  *     None (or a control file that cannot be used): an ABORT line and
@@ -16,7 +19,7 @@
  *  5. Sync the results, then remove the control copy: last, because it is
  *     what tells dom0 this domain is done.
  */
-import { existsSync, lstatSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControlFileInvalid, loadControlFile, type ControlFile, type DomainSpec } from '../../shared/controlfile/model.js';
 import { domainDir, type DomainDir } from '../../shared/domaindir.js';
@@ -60,16 +63,73 @@ export class RunnerUsageError extends Error {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** The domain directory to work in, once its control copy is there; undefined after the wait. */
+/**
+ * How long a runner with no directory of its own sees work that no runner
+ * has taken before it says that its hostname may be wrong: dom0 writes every
+ * domain's directory within moments, and runners take their work as soon as
+ * they see it, so this only spares a runner that looked in the middle of a
+ * dispatch or of another runner's start.
+ */
+const MISMATCH_GRACE_MS = 5_000;
+
+/**
+ * Tonight's dispatch, as a runner with no directory of its own sees it: the
+ * domains of the newest night in the shared directory, and those of them
+ * whose work no runner has taken yet (the control copy is there, with no
+ * runner.json or runner.lock beside it). Only read, never written: they are
+ * other domains' directories.
+ */
+function tonightsDispatch(sharedDir: string, names: string[]): { night: string; domains: string[]; untaken: string[] } | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync(sharedDir);
+  } catch {
+    return undefined;
+  }
+  const byNight = new Map<string, string[]>();
+  for (const entry of entries.sort()) {
+    if (names.includes(entry) || hostnameProblem(entry) !== undefined) continue;
+    let night: string;
+    try {
+      night = readFileSync(domainDir(sharedDir, entry).night, 'utf8').trim();
+    } catch {
+      continue; // not a domain's directory, or not readable right now
+    }
+    if (night !== '') byNight.set(night, [...(byNight.get(night) ?? []), entry]);
+  }
+  // Night ids are UTC timestamps: the greatest is the newest.
+  const night = [...byNight.keys()].sort().pop();
+  if (night === undefined) return undefined;
+  const domains = byNight.get(night) as string[];
+  const untaken = domains.filter((d) => {
+    const dir = domainDir(sharedDir, d);
+    return existsSync(dir.control) && !existsSync(dir.runnerJournal) && !existsSync(dir.runnerLock);
+  });
+  return { night, domains, untaken };
+}
+
+function mismatchHint(names: string[], seen: { night: string; domains: string[]; untaken: string[] }): string {
+  const which = seen.untaken.length === 1 ? seen.untaken[0] : `one of ${seen.untaken.join(', ')}`;
+  return (
+    `night ${seen.night} dispatched work for ${seen.domains.join(', ')}, none for ${names.join(' or ')}, ` +
+    `and no runner has taken the work of ${seen.untaken.join(', ')}: if this domain is ${which}, its hostname does not match the name of its XENVM section; ` +
+    `set name = ${names[0]} in that section, change this domain's hostname, or start the runner with --hostname NAME`
+  );
+}
+
+/** The domain directory to work in, once its control copy is there; after the wait, the mismatch hint if there was one. */
 async function waitForWork(
   sharedDir: string,
   names: string[],
   waitSeconds: number,
   say: (l: string) => void,
-): Promise<{ dir: DomainDir; hostname: string } | undefined> {
+): Promise<{ dir: DomainDir; hostname: string } | { hint: string | undefined }> {
   const deadline = Date.now() + waitSeconds * 1000;
   let said = false;
+  let othersSince: number | undefined;
+  let hint: string | undefined;
   for (;;) {
+    let ownDir = false;
     for (const name of names) {
       const dir = domainDir(sharedDir, name);
       let isLink = false;
@@ -78,10 +138,21 @@ async function waitForWork(
       } catch {
         continue; // not there (yet), or the shared directory is away: keep polling
       }
+      ownDir = true;
       if (isLink) throw new DomainDirRefused(`${dir.root} is a symbolic link; a domain's runner writes only into a real directory of its own`);
       if (existsSync(dir.control)) return { dir, hostname: name };
     }
-    if (Date.now() >= deadline) return undefined;
+    // No directory of its own while tonight's work for some domain waits for a runner: most likely this one, under another name.
+    if (!ownDir && hint === undefined) {
+      const seen = tonightsDispatch(sharedDir, names);
+      if (!seen || seen.untaken.length === 0) othersSince = undefined;
+      else if (othersSince === undefined) othersSince = Date.now();
+      else if (Date.now() - othersSince >= MISMATCH_GRACE_MS) {
+        hint = mismatchHint(names, seen);
+        say(`${hint}; still waiting`);
+      }
+    }
+    if (Date.now() >= deadline) return { hint };
     if (!said) {
       say(`waiting up to ${waitSeconds} s for ${names.map((n) => join(sharedDir, n, 'xentest.conf')).join(' or ')}`);
       said = true;
@@ -101,15 +172,16 @@ export async function runDomain(options: RunnerOptions): Promise<RunnerOutcome> 
   const usable = names.filter((n) => hostnameProblem(n) === undefined);
   if (usable.length === 0) throw new RunnerUsageError(hostnameProblem(names[0] ?? '') ?? 'no hostname');
 
-  let found: { dir: DomainDir; hostname: string } | undefined;
+  let found: Awaited<ReturnType<typeof waitForWork>>;
   try {
     found = await waitForWork(options.sharedDir, usable, options.waitSeconds, say);
   } catch (e) {
     if (e instanceof DomainDirRefused) return { kind: 'refused', hostname: usable[0] as string, message: e.message };
     throw e;
   }
-  if (!found) {
-    return { kind: 'no-work', hostname: usable[0] as string, message: `no work for ${usable.join(' or ')}: no control file copy in ${options.sharedDir} after ${options.waitSeconds} s` };
+  if ('hint' in found) {
+    const message = `no work for ${usable.join(' or ')}: no control file copy in ${options.sharedDir} after ${options.waitSeconds} s`;
+    return { kind: 'no-work', hostname: usable[0] as string, message: found.hint ? `${message}; ${found.hint}` : message };
   }
   const { dir, hostname } = found;
   const area = new DomainArea(dir, { say, ...(options.outageLimitMs !== undefined ? { outageLimitMs: options.outageLimitMs } : {}) });

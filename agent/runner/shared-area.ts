@@ -20,10 +20,7 @@
 import * as fs from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { syncDirectory, writeFileAtomic } from '../../shared/atomic.js';
-import type { DomainDir } from '../../shared/domaindir.js';
-
-/** Errors that mean "the shared directory is not reachable right now". */
-const UNAVAILABLE = new Set(['EIO', 'ESTALE', 'ENOTCONN', 'ETIMEDOUT', 'EHOSTDOWN', 'EHOSTUNREACH']);
+import { isUnavailableError, type DomainDir } from '../../shared/domaindir.js';
 
 export const DEFAULT_OUTAGE_LIMIT_MS = 120_000;
 const FIRST_DELAY_MS = 100;
@@ -120,8 +117,8 @@ export class DomainArea {
 
   private isOutage(e: unknown): boolean {
     if (e instanceof RootAway) return true;
+    if (isUnavailableError(e)) return true;
     const code = errnoCode(e);
-    if (code && UNAVAILABLE.has(code)) return true;
     // ENOENT on something inside is an outage only if the root itself went away meanwhile.
     if (code === 'ENOENT') {
       try {

@@ -30,8 +30,8 @@ import { formatEnvBlock, readEnvBlock, setVar } from './grubenv.js';
 import { flattenMenu, parseGrubCfg } from './grubmenu.js';
 import { grubMkconfig } from './grubmkconfig.js';
 import { readMachine, simLayout, type SimLayout } from './layout.js';
-import { killProcessTree, processAlive } from './procs.js';
-import { domainRoot, killRunner, liveRunnerPids, removeDomain, runnerLogFile } from './runners.js';
+import { killProcessTree, machineProcesses, processAlive } from './procs.js';
+import { domainRoot, killRunner, liveRunnerPids, removeDomain, runnerLogFile, setGuestHostname } from './runners.js';
 import type { BootRecord, CommandRecord, DomainState, Faults, MachineConfig, RunnerState, RunningState, SimXenVersion } from './types.js';
 import { DEFAULT_SHARED_DIR } from '../../shared/domaindir.js';
 import { buildPackagedImage } from './xentree.js';
@@ -282,6 +282,14 @@ export class SimHost {
     return domainRoot(this.layout, name);
   }
 
+  /**
+   * A guest's hostname, as its own /etc/hostname says: what its runner takes as its name from its next boot
+   * (`xl create`) on. By default it is the guest's xl name.
+   */
+  setGuestHostname(name: string, hostname: string): void {
+    setGuestHostname(this.layout, name, hostname);
+  }
+
   /** A domain by name (Domain-0 for dom0), as running.json has it now. */
   domain(name: string): DomainState | undefined {
     const r = this.running();
@@ -299,12 +307,12 @@ export class SimHost {
     return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
   }
 
-  /** Resolves with the runner's record once the domain's runner has exited by itself (exit status or signal recorded). */
+  /** Resolves with the runner's record once the domain's runner has exited by itself (exit status or signal recorded) and is not to be restarted. */
   async waitForRunnerExit(name: string, timeoutMs: number): Promise<RunnerState> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const run = this.domain(name)?.runner;
-      if (run && run.finishedAt !== null) return run;
+      if (run && run.finishedAt !== null && !run.restartAt) return run;
       if (Date.now() > deadline) throw new Error(`the runner of ${name} did not finish within ${timeoutMs} ms (runner: ${JSON.stringify(run)})`);
       await sleep(25);
     }
@@ -323,6 +331,7 @@ export class SimHost {
     for (const d of [...(r?.dom0 ? [r.dom0] : []), ...(r?.domains ?? [])]) for (const pid of killRunner(d.runner)) victims.add(pid);
     const holder = lockHolderPid(this.layout);
     if (holder !== undefined) for (const pid of killProcessTree(holder)) victims.add(pid);
+    for (const p of machineProcesses(path.resolve(this.dir))) for (const pid of killProcessTree(p)) victims.add(pid);
     const deadline = Date.now() + 5000;
     while ([...victims].some(processAlive) && Date.now() < deadline) await sleep(10);
     finishInterruptedBoots(this.layout);

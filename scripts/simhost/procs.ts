@@ -82,3 +82,28 @@ export function killProcessTree(pid: number): number[] {
   }
   return killed;
 }
+
+/**
+ * Every process that belongs to the machine in `dir` by its environment
+ * (XENTEST_ROOT or SIMHOST_DIR inside it): also those the machine's own
+ * processes started and left behind in groups of their own, such as the
+ * agent's profilers, which a power cut ends as surely as the rest.
+ */
+export function machineProcesses(dir: string): number[] {
+  const inside = (v: string | undefined): boolean => v !== undefined && (v === dir || v.startsWith(dir + '/'));
+  const out: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let env: string;
+    try {
+      env = fs.readFileSync(`/proc/${name}/environ`, 'latin1');
+    } catch {
+      continue; // gone, or another user's
+    }
+    const vars = new Map(env.split('\0').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const));
+    if (inside(vars.get('XENTEST_ROOT')) || inside(vars.get('SIMHOST_DIR'))) out.push(Number(name));
+  }
+  const keep = protectedPids();
+  return out.filter((p) => !keep.has(p));
+}
+

@@ -49,6 +49,10 @@ export interface RunnerState {
   finishedAt: string | null;
   /** Why it could not start. */
   error?: string;
+  /** How many times the unit's Restart= started it again in this boot of its domain (0: the first start). */
+  restarts?: number;
+  /** It ended and the unit will start it again at this time (Restart=, RestartSec=); null otherwise. */
+  restartAt?: string | null;
 }
 
 /** Who the running hypervisor is: what `xl info` reports. Read from the image at boot. */
