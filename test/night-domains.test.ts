@@ -128,7 +128,7 @@ describe('a night with guests on the simulated Xen host', function () {
     expect(lines).to.include('END WARN\t----\tdomains.start\t' + start.reason);
     expect(lines).to.include.members(['\tGOOD\t----\tdomain.simhost\tfinished its tests: GOOD', '\tGOOD\t----\tdomain.vm1\tfinished its tests: GOOD']);
     for (const d of ['simhost', 'vm1']) {
-      expect(statusLines(collected(dir, d, 'status.log')), d).to.deep.equal(['START\t----\tsmoke', 'END GOOD\t----\tsmoke\tcompleted successfully']);
+      expect(statusLines(collected(dir, d, 'status.log')), d).to.deep.equal(['START\tsmoke\tsmoke', 'END GOOD\tsmoke\tsmoke\tcompleted successfully']);
     }
     expect(existsSync(collected(dir, 'vm2'))).to.equal(false);
     expect(step(j, 'domains.collect').outputs.collected).to.deep.equal(['simhost', 'vm1']);
@@ -154,7 +154,7 @@ describe('a night with guests on the simulated Xen host', function () {
       '\tABORT\t----\tdomain.vm3\tdid not finish its tests within 8 s (its timeout); its runner took the work but did not finish it: 1 of 2 tests done, it was in slow (attempt 1)',
     );
     // What it had done so far is collected.
-    expect(statusLines(collected(dir, 'vm3', 'status.log'))).to.deep.equal(['START\t----\tsmoke', 'END GOOD\t----\tsmoke\tcompleted successfully', 'START\t----\tslow']);
+    expect(statusLines(collected(dir, 'vm3', 'status.log'))).to.deep.equal(['START\tsmoke\tsmoke', 'END GOOD\tsmoke\tsmoke\tcompleted successfully', 'START\tslow\tslow']);
 
     const log = join(dir, 'status.log');
     const abort = statusLines(log).filter((l) => /\tdomain\.vm2\t/.test(l));
@@ -167,7 +167,7 @@ describe('a night with guests on the simulated Xen host', function () {
 
     const lines = statusLines(log);
     expect(lines).to.include.members(['\tGOOD\t----\tdomain.simhost\tfinished its tests: GOOD', '\tGOOD\t----\tdomain.vm1\tfinished its tests: GOOD']);
-    for (const d of ['simhost', 'vm1']) expect(statusLines(collected(dir, d, 'status.log'))).to.include('END GOOD\t----\tsmoke\tcompleted successfully');
+    for (const d of ['simhost', 'vm1']) expect(statusLines(collected(dir, d, 'status.log'))).to.include('END GOOD\tsmoke\tsmoke\tcompleted successfully');
     expect(existsSync(collected(dir, 'vm2'))).to.equal(false);
     expect(lab.sim.running().domains, 'the hung guests are destroyed too').to.deep.equal([]);
   });
@@ -183,10 +183,10 @@ describe('a night with guests on the simulated Xen host', function () {
     for (const s of DOMAIN_STEPS) expect(step(j, s).status, s).to.equal('GOOD');
     expect(j.outcome, 'the night completed').to.not.equal(undefined);
     expect(statusLines(collected(dir, 'vm1', 'status.log'))).to.deep.equal([
-      'START\t----\thangs',
-      'END FAIL\t----\thangs\trun_command killed after the 3 s timeout: going to sleep',
-      'START\t----\tafter',
-      'END GOOD\t----\tafter\tcompleted successfully',
+      'START\thangs\thangs',
+      'END FAIL\thangs\thangs\trun_command killed after the 3 s timeout: going to sleep',
+      'START\tafter\tafter',
+      'END GOOD\tafter\tafter\tcompleted successfully',
     ]);
     const kv = readKeyval(collected(dir, 'vm1', 'hangs', 'keyval'));
     expect(kv.get('timed_out')).to.equal(1);
@@ -217,7 +217,7 @@ describe('a night with guests on the simulated Xen host', function () {
     expect(existsSync(join(lab.dir, 'shared', 'vm2-typo'))).to.equal(false);
 
     for (const d of ['simhost', 'vm1']) {
-      expect(statusLines(collected(dir, d, 'status.log')), d).to.deep.equal(['START\t----\tsmoke', 'END GOOD\t----\tsmoke\tcompleted successfully']);
+      expect(statusLines(collected(dir, d, 'status.log')), d).to.deep.equal(['START\tsmoke\tsmoke', 'END GOOD\tsmoke\tsmoke\tcompleted successfully']);
     }
     expect(existsSync(collected(dir, 'vm2'))).to.equal(false);
   });
@@ -246,12 +246,12 @@ describe('a night with guests on the simulated Xen host', function () {
     for (const s of DOMAIN_STEPS) expect(step(j, s).status, s).to.equal('GOOD');
     expect(j.outcome?.status).to.equal('GOOD');
     expect(statusLines(collected(dir, 'vm1', 'status.log'))).to.deep.equal([
-      'START\t----\tfirst',
-      'END GOOD\t----\tfirst\tcompleted successfully',
-      'START\t----\tkilled',
-      'END GOOD\t----\tkilled\tcompleted successfully',
-      'START\t----\tlast',
-      'END GOOD\t----\tlast\tcompleted successfully',
+      'START\tfirst\tfirst',
+      'END GOOD\tfirst\tfirst\tcompleted successfully',
+      'START\tkilled\tkilled',
+      'END GOOD\tkilled\tkilled\tcompleted successfully',
+      'START\tlast\tlast',
+      'END GOOD\tlast\tlast\tcompleted successfully',
     ]);
     expect(readFileSync(join(marks, 'first-vm1'), 'utf8')).to.equal('ran\n');
     expect(readFileSync(join(marks, 'killed-vm1'), 'utf8')).to.equal('ran\nran\n');
@@ -289,12 +289,12 @@ describe('a night with guests on the simulated Xen host', function () {
     expect(j.outcome?.status).to.equal('GOOD');
     expect(step(j, 'domains.collect').outputs.collected).to.deep.equal(['simhost', 'vm1']);
     expect(statusLines(collected(dir, 'vm1', 'status.log'))).to.deep.equal([
-      'START\t----\tduring',
-      'END GOOD\t----\tduring\tcompleted successfully',
-      'START\t----\tafter',
-      'END GOOD\t----\tafter\tcompleted successfully',
+      'START\tduring\tduring',
+      'END GOOD\tduring\tduring\tcompleted successfully',
+      'START\tafter\tafter',
+      'END GOOD\tafter\tafter\tcompleted successfully',
     ]);
-    expect(statusLines(collected(dir, 'simhost', 'status.log'))).to.include('END GOOD\t----\tafter\tcompleted successfully');
+    expect(statusLines(collected(dir, 'simhost', 'status.log'))).to.include('END GOOD\tafter\tafter\tcompleted successfully');
     expect(readFileSync(collected(dir, 'vm1', 'during', 'debug', 'run.log'), 'utf8')).to.contain('done');
     expect(lab.sim.runnerLog('vm1')).to.contain('shared directory unavailable').and.contain('shared directory back');
     const dom0 = lab.sim.resumeLog(1);
@@ -330,7 +330,7 @@ describe('a night with guests on the simulated Xen host', function () {
     expect(waited - start).to.be.lessThan(10_000);
     for (const d of lab.domains) {
       expect(Number(readKeyval(collected(dir, d, 'sleep5', 'keyval')).get('run_seconds')), d).to.be.at.least(5);
-      expect(statusLines(collected(dir, d, 'status.log')), d).to.deep.equal(['START\t----\tsleep5', 'END GOOD\t----\tsleep5\tcompleted successfully']);
+      expect(statusLines(collected(dir, d, 'status.log')), d).to.deep.equal(['START\tsleep5\tsleep5', 'END GOOD\tsleep5\tsleep5\tcompleted successfully']);
     }
   });
 
@@ -351,7 +351,7 @@ describe('a night with guests on the simulated Xen host', function () {
       for (const s of DOMAIN_STEPS) expect(step(j, s).status, s).to.equal('GOOD');
       const runLog = collected(dir, 'vm1', 'chatty', 'debug', 'run.log');
       expect(statSync(runLog).size).to.be.at.least(GiB);
-      expect(statusLines(collected(dir, 'vm1', 'status.log'))).to.include('END GOOD\t----\tchatty\tcompleted successfully');
+      expect(statusLines(collected(dir, 'vm1', 'status.log'))).to.include('END GOOD\tchatty\tchatty\tcompleted successfully');
       const peak = /runner peak memory \(VmHWM\): (\d+) MiB/.exec(lab.sim.runnerLog('vm1'));
       expect(peak, lab.sim.runnerLog('vm1')).to.not.equal(null);
       console.log(`      (the runner's peak memory: ${peak![1]} MiB)`);

@@ -174,7 +174,7 @@ describe('xentest run (the runner in a domain)', function () {
     return { child, done };
   }
 
-  /** status.log lines without their timestamps: "START\t----\tPass", "END GOOD\t----\tPass\t<reason>"... */
+  /** status.log lines without their timestamps: "START\tPass\tPass", "END GOOD\tPass\tPass\t<reason>"... */
   function statusLines(host: string): string[] {
     const text = fs.readFileSync(join(shared, host, 'results', 'status.log'), 'utf8');
     return text
@@ -205,10 +205,10 @@ describe('xentest run (the runner in a domain)', function () {
     expect(r.stdout).to.include('1 of 2 tests GOOD');
 
     expect(statusLines('bob')).to.deep.equal([
-      'START\t----\tSuite',
-      'END GOOD\t----\tSuite\tcompleted successfully',
-      'START\t----\tBroken',
-      'END FAIL\t----\tBroken\trun_command exited with status 3 after ' + statusLines('bob')[3]!.split(' after ')[1],
+      'START\tSuite\tSuite',
+      'END GOOD\tSuite\tSuite\tcompleted successfully',
+      'START\tBroken\tBroken',
+      'END FAIL\tBroken\tBroken\trun_command exited with status 3 after ' + statusLines('bob')[3]!.split(' after ')[1],
     ]);
     expect(statusLines('bob')[3]).to.match(/exited with status 3 after [\d.]+ (ms|s): case 7: expected 4, got 5$/);
 
@@ -264,15 +264,15 @@ describe('xentest run (the runner in a domain)', function () {
     const r = await startRunner(['--hostname', 'bob', '--wait', '0']).done;
     expect(r.code).to.equal(1);
     const ends = statusLines('bob').filter((l) => l.startsWith('END'));
-    expect(ends[0]).to.match(/^END ERROR\t----\tMissing\tfetch: http:\/\/127\.0\.0\.1:\d+\/nothing-here\.tar\.gz: .*404/);
+    expect(ends[0]).to.match(/^END ERROR\tMissing\tMissing\tfetch: http:\/\/127\.0\.0\.1:\d+\/nothing-here\.tar\.gz: .*404/);
     expect(ends[1]).to.equal(
-      'END ERROR\t----\tWrongDir\ttest_dir suite-2.0 is not a directory in ' +
+      'END ERROR\tWrongDir\tWrongDir\ttest_dir suite-2.0 is not a directory in ' +
         join(root, 'tmp', 'bob') +
         ' after unpacking http://127.0.0.1:' + port + '/suite-1.0.tar.gz, which created suite-1.0 (set test_dir to the directory the archive creates)',
     );
-    expect(ends[2]).to.match(/^END ERROR\t----\tNoBuild\tbuild_command exited with status 2 after .*: make: \*\*\* No rule to make target$/);
+    expect(ends[2]).to.match(/^END ERROR\tNoBuild\tNoBuild\tbuild_command exited with status 2 after .*: make: \*\*\* No rule to make target$/);
     // A directory source is put at tempdir/test_dir; build.sh ran there first.
-    expect(ends[3]).to.equal('END GOOD\t----\tFromDirectory\tcompleted successfully');
+    expect(ends[3]).to.equal('END GOOD\tFromDirectory\tFromDirectory\tcompleted successfully');
     expect(fs.readFileSync(join(shared, 'bob/results/FromDirectory/logs/result.txt'), 'utf8')).to.equal('suite output\n');
   });
 
@@ -285,7 +285,7 @@ describe('xentest run (the runner in a domain)', function () {
     expect(r.code, r.stdout + r.stderr).to.equal(0);
     expect(r.stdout).to.include('waiting up to 30 s');
     expect(r.ms).to.be.lessThan(8000);
-    expect(statusLines('bob')).to.deep.equal(['START\t----\tSuite', 'END GOOD\t----\tSuite\tcompleted successfully']);
+    expect(statusLines('bob')).to.deep.equal(['START\tSuite\tSuite', 'END GOOD\tSuite\tSuite\tcompleted successfully']);
   });
 
   it('exits 0 with "no work" when no control copy comes within --wait', async () => {
@@ -349,12 +349,12 @@ describe('xentest run (the runner in a domain)', function () {
     expect(fs.readFileSync(secondCount, 'utf8')).to.equal('ran\nran\n');
     expect(fs.readFileSync(join(marks, 'third.count'), 'utf8')).to.equal('ran\n');
     expect(statusLines('bob')).to.deep.equal([
-      'START\t----\tFirst',
-      'END GOOD\t----\tFirst\tcompleted successfully',
-      'START\t----\tSecond',
-      'END GOOD\t----\tSecond\tcompleted successfully',
-      'START\t----\tThird',
-      'END GOOD\t----\tThird\tcompleted successfully',
+      'START\tFirst\tFirst',
+      'END GOOD\tFirst\tFirst\tcompleted successfully',
+      'START\tSecond\tSecond',
+      'END GOOD\tSecond\tSecond\tcompleted successfully',
+      'START\tThird\tThird',
+      'END GOOD\tThird\tThird\tcompleted successfully',
     ]);
     expect(keyval('bob', 'Second').get('attempt')).to.equal(2);
     expect(fs.existsSync(join(shared, 'bob', 'xentest.conf'))).to.equal(false);
@@ -384,10 +384,10 @@ describe('xentest run (the runner in a domain)', function () {
     expect(r.code).to.equal(1);
     expect(fs.readFileSync(count, 'utf8')).to.equal('ran\nran\nran\n');
     expect(statusLines('bob')).to.deep.equal([
-      'START\t----\tCrashy',
-      'END ABORT\t----\tCrashy\tinterrupted 3 times; giving up on this step',
-      'START\t----\tNext',
-      'END GOOD\t----\tNext\tcompleted successfully',
+      'START\tCrashy\tCrashy',
+      'END ABORT\tCrashy\tCrashy\tinterrupted 3 times; giving up on this step',
+      'START\tNext\tNext',
+      'END GOOD\tNext\tNext\tcompleted successfully',
     ]);
     expect(fs.existsSync(join(shared, 'bob', 'xentest.conf'))).to.equal(false);
   });
@@ -409,8 +409,8 @@ describe('xentest run (the runner in a domain)', function () {
     expect(r.code).to.equal(1);
     expect(r.ms).to.be.lessThan(20_000);
     const lines = statusLines('bob');
-    expect(lines[1]).to.equal('END FAIL\t----\tHangs\trun_command killed after the 2 s timeout: going to sleep');
-    expect(lines.slice(2)).to.deep.equal(['START\t----\tAfter', 'END GOOD\t----\tAfter\tcompleted successfully']);
+    expect(lines[1]).to.equal('END FAIL\tHangs\tHangs\trun_command killed after the 2 s timeout: going to sleep');
+    expect(lines.slice(2)).to.deep.equal(['START\tAfter\tAfter', 'END GOOD\tAfter\tAfter\tcompleted successfully']);
     expect(keyval('bob', 'Hangs').get('timed_out')).to.equal(1);
   });
 
@@ -424,9 +424,9 @@ describe('xentest run (the runner in a domain)', function () {
       expect(r.code).to.equal(1);
       const lines = statusLines('guest');
       expect(lines[1]).to.match(
-        /^END GOOD\t----\tSetTime\tfailed as expected in an unprivileged domain: exited with status 1 after .*: settimeofday: Operation not permitted$/,
+        /^END GOOD\tSetTime\tSetTime\tfailed as expected in an unprivileged domain: exited with status 1 after .*: settimeofday: Operation not permitted$/,
       );
-      expect(lines[3]).to.equal('END FAIL\t----\tSetTimeAllowed\tshould have failed in an unprivileged domain: run_command exited with status 0');
+      expect(lines[3]).to.equal('END FAIL\tSetTimeAllowed\tSetTimeAllowed\tshould have failed in an unprivileged domain: run_command exited with status 0');
       expect(keyval('guest', 'SetTime').get('privileged')).to.equal('no');
       expect(keyval('guest', 'SetTime').get('expected')).to.equal('fail');
     });
@@ -435,7 +435,7 @@ describe('xentest run (the runner in a domain)', function () {
       dispatch('dom0', controlFile([{ host: 'dom0', tests: [refused] }]));
       const r = await startRunner(['--hostname', 'dom0', '--wait', '0'], { env: { XENTEST_ROOT: domainRoot('control_d\n') } }).done;
       expect(r.code).to.equal(1);
-      expect(statusLines('dom0')[1]).to.match(/^END FAIL\t----\tSetTime\trun_command exited with status 1 .*Operation not permitted$/);
+      expect(statusLines('dom0')[1]).to.match(/^END FAIL\tSetTime\tSetTime\trun_command exited with status 1 .*Operation not permitted$/);
       expect(keyval('dom0', 'SetTime').get('privileged')).to.equal('yes');
     });
 
@@ -485,10 +485,10 @@ describe('xentest run (the runner in a domain)', function () {
     expect(r.code, r.stdout + r.stderr).to.equal(0);
     expect(r.stdout).to.include('shared directory unavailable').and.include('shared directory back');
     expect(statusLines('bob')).to.deep.equal([
-      'START\t----\tDuringOutage',
-      'END GOOD\t----\tDuringOutage\tcompleted successfully',
-      'START\t----\tAfterOutage',
-      'END GOOD\t----\tAfterOutage\tcompleted successfully',
+      'START\tDuringOutage\tDuringOutage',
+      'END GOOD\tDuringOutage\tDuringOutage\tcompleted successfully',
+      'START\tAfterOutage\tAfterOutage',
+      'END GOOD\tAfterOutage\tAfterOutage\tcompleted successfully',
     ]);
     expect(keyval('bob', 'DuringOutage').get('status')).to.equal('GOOD');
     expect(fs.existsSync(join(shared, 'bob/xentest.conf'))).to.equal(false);
@@ -504,7 +504,7 @@ describe('xentest run (the runner in a domain)', function () {
     expect(second.stdout).to.match(/another runner for bob is running \(pid \d+/);
     const r = await first.done;
     expect(r.code).to.equal(0);
-    expect(statusLines('bob')).to.deep.equal(['START\t----\tSlow', 'END GOOD\t----\tSlow\tcompleted successfully']);
+    expect(statusLines('bob')).to.deep.equal(['START\tSlow\tSlow', 'END GOOD\tSlow\tSlow\tcompleted successfully']);
   });
 
   it('refuses a domain directory that is a symbolic link, and a hostname with path characters', async () => {

@@ -41,6 +41,12 @@ export interface StepResult {
 
 export interface Step {
   readonly name: string;
+  /**
+   * The step's results directory, relative to the status.log's: the subdir
+   * field of its START and END lines, where autotest's parser looks for the
+   * test's keyval. None for the night's own steps.
+   */
+  readonly subdir?: string;
   run(ctx: StepContext): Promise<StepResult>;
 }
 
@@ -145,7 +151,7 @@ export class StepRunner {
     rec.attempts += 1;
     rec.startedAt ??= new Date().toISOString();
     journal.save();
-    if (!this.isOpen(name)) statusLog.start(null, name);
+    if (!this.isOpen(name)) statusLog.start(step.subdir ?? null, name);
     checkpoint(`${name}:started`);
 
     const result = interrupted ?? (await this.execute(step, rec));
@@ -184,7 +190,8 @@ export class StepRunner {
     if (this.isOpen(name)) {
       const fields = ((rec.outputs.endFields as string[][] | undefined) ?? []).map(([k, v]) => [k, v] as [string, string]);
       fields.push(['duration_ms', String(rec.durationMs ?? 0)]);
-      statusLog.end(rec.status ?? 'ERROR', null, name, fields, rec.reason ?? '');
+      const subdir = this.steps.find((s) => s.name === name)?.subdir ?? null;
+      statusLog.end(rec.status ?? 'ERROR', subdir, name, fields, rec.reason ?? '');
     }
     checkpoint(`${name}:ended`);
     for (const other of (rec.outputs.skipped as string[] | undefined) ?? []) {

@@ -100,6 +100,8 @@ class TestError extends Error {}
 export function testStep(t: DomainTest, name: string, position: string, run: DomainRun): Step {
   return {
     name,
+    // Its results are results/<name>/: autotest's parser finds the test's keyval through this.
+    subdir: name,
     run: (ctx) => runTest(t, name, position, run, ctx),
   };
 }
