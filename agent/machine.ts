@@ -4,6 +4,8 @@
  * simulated Xen host points XENTEST_ROOT at a directory of its own, so the
  * same code paths run in the tests.
  */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 export interface MachinePaths {
@@ -27,6 +29,17 @@ export function machinePaths(env: NodeJS.ProcessEnv = process.env): MachinePaths
     grubEnv: join(root, 'boot/grub/grubenv'),
     bootIdFile: join(root, 'proc/sys/kernel/random/boot_id'),
   };
+}
+
+/** This machine's name, for its results: /etc/hostname (under the root), else the kernel's. */
+export function machineHostname(paths: MachinePaths): string {
+  try {
+    const name = readFileSync(join(paths.root, 'etc/hostname'), 'utf8').split('\n')[0]?.trim();
+    if (name) return name;
+  } catch {
+    // No /etc/hostname: the kernel's name is the machine's.
+  }
+  return hostname();
 }
 
 /** The files of the state directory. */

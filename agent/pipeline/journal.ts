@@ -54,6 +54,8 @@ export interface NightData {
   controlFile: string;
   /** Where the user's control file was. */
   sourceControlFile: string;
+  /** The machine the night ran on (its hostname); absent in nights begun before it was recorded. */
+  machine?: string;
   createdAt: string;
   steps: StepRecord[];
   outcome?: NightOutcome;

@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../../shared/atomic.js';
 import { loadControlFile, type ControlFile } from '../../shared/controlfile/model.js';
 import { StatusLogWriter } from '../../shared/statuslog/writer.js';
 import { acquireLock } from '../lock.js';
-import { machinePaths, stateFiles, type MachinePaths, type StateFiles } from '../machine.js';
+import { machineHostname, machinePaths, stateFiles, type MachinePaths, type StateFiles } from '../machine.js';
 import { Journal } from './journal.js';
 import { nightStepNames, readLastGood, type Night } from './night.js';
 import { StepRunner, type NightEnd, type Step } from './runner.js';
@@ -62,7 +62,7 @@ async function cpuCount(): Promise<number> {
   return 1;
 }
 
-function createNight(control: ControlFile, sourcePath: string, files: StateFiles): { id: string; dir: string; journal: Journal } {
+function createNight(control: ControlFile, sourcePath: string, paths: MachinePaths, files: StateFiles): { id: string; dir: string; journal: Journal } {
   mkdirSync(files.nights, { recursive: true });
   const id = nightId(files.nights);
   const dir = join(files.nights, id);
@@ -71,7 +71,7 @@ function createNight(control: ControlFile, sourcePath: string, files: StateFiles
   copyFileSync(sourcePath, controlCopy);
   const journal = Journal.create(
     join(dir, 'journal.json'),
-    { night: id, controlFile: controlCopy, sourceControlFile: sourcePath, createdAt: new Date().toISOString() },
+    { night: id, machine: machineHostname(paths), controlFile: controlCopy, sourceControlFile: sourcePath, createdAt: new Date().toISOString() },
     nightStepNames(control.preferences.linuxTree !== undefined),
   );
   copyFileSync(sourcePath, files.control);
@@ -157,7 +157,7 @@ export async function buildNight(controlPath: string, options: NightOptions = {}
       const nightControl = loadControlFile(existing.journal.data.controlFile);
       return { night: existing.id, dir: existing.dir, end: await drive(existing, nightControl, paths, files, options), started: false };
     }
-    const created = createNight(control, controlPath, files);
+    const created = createNight(control, controlPath, paths, files);
     (options.say ?? console.log)(`night ${created.id}: ${controlPath}`);
     return { night: created.id, dir: created.dir, end: await drive(created, control, paths, files, options), started: true };
   } finally {

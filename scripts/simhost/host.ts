@@ -153,6 +153,9 @@ export class SimHost {
     }
     writeJson(L.machine, machine);
     writeJson(L.faults, {});
+    // dom0's name, where the agent reads it on a real machine.
+    fs.mkdirSync(path.join(L.root, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(L.root, 'etc/hostname'), `${machine.hostname}\n`);
 
     // The packaged hypervisor, built by the real compiler with a distribution's identity.
     const packaged = buildPackagedImage(
