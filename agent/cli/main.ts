@@ -12,6 +12,7 @@ import { checkCommand, formatProblem } from './check.js';
 import { configCommand } from './config.js';
 import { demoCommand } from './demo.js';
 import { buildCommand, resumeCommand } from './night.js';
+import { parseCommand } from './parse.js';
 import { runCommandLine } from './run.js';
 import { scheduleCommand } from './schedule.js';
 import { formatConfigError } from './report.js';
@@ -64,6 +65,11 @@ const COMMANDS: Record<string, CommandInfo> = {
     run: configCommand,
     usage: 'xentest config [--json] FILE',
     summary: "print the control file's values exactly as Python's configparser reads them",
+  },
+  parse: {
+    run: parseCommand,
+    usage: 'xentest parse PATH [--json] [--detail]',
+    summary: "what autotest's TKO parser makes of a status.log or a results directory: each test's name, status and reason",
   },
   help: {
     run: () => {
