@@ -9,7 +9,9 @@ import { ControlFileInvalid } from '../../shared/controlfile/model.js';
 import { LockBusy } from '../lock.js';
 import { ScheduleError } from '../schedule.js';
 import { checkCommand, formatProblem } from './check.js';
+import { compareCommand } from './compare.js';
 import { configCommand } from './config.js';
+import { dbCommand } from './db.js';
 import { demoCommand } from './demo.js';
 import { buildCommand, resumeCommand } from './night.js';
 import { parseCommand } from './parse.js';
@@ -65,6 +67,16 @@ const COMMANDS: Record<string, CommandInfo> = {
     run: configCommand,
     usage: 'xentest config [--json] FILE',
     summary: "print the control file's values exactly as Python's configparser reads them",
+  },
+  db: {
+    run: dbCommand,
+    usage: 'xentest db ingest|rebuild [--db URL|FILE] ...',
+    summary: 'store nights in the results database: "ingest NIGHT_DIR...", or "rebuild DIR" from every night\'s files',
+  },
+  compare: {
+    run: compareCommand,
+    usage: 'xentest compare [NIGHT] [--base NIGHT] [--machine M] [--json]',
+    summary: 'each test of a night against the last night it passed on the same machine and domain: regressions first',
   },
   parse: {
     run: parseCommand,

@@ -1,17 +1,10 @@
 /**
- * What a finished night did, domain by domain, read back from its results
- * directory (nights/<id>/): the night's journal and status.log (domain.<name>
- * lines: started, finished, aborted), and each domain's collected status.log
- * and per-test keyval (domains/<name>/).
+ * What a finished night did, domain by domain, for a terminal: the night's
+ * results (load.ts) without TKO's job-level entries.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { loadControlFile } from '../../shared/controlfile/model.js';
 import type { JobStatus } from '../../shared/statuslog/entry.js';
 import { worseOf } from '../../shared/statuslog/entry.js';
-import { readKeyval } from '../../shared/statuslog/keyval.js';
-import { parseStatusLog } from '../../shared/statuslog/reader.js';
-import type { NightData } from '../pipeline/journal.js';
+import { loadNightRecord } from './load.js';
 
 export interface TestSummary {
   name: string;
@@ -40,48 +33,30 @@ export interface NightSummary {
   domains: DomainSummary[];
 }
 
-function readText(file: string): string {
-  return existsSync(file) ? readFileSync(file, 'utf8') : '';
+/** The job-level entries TKO adds (SERVER_JOB, CLIENT_JOB.<n>) are not tests a person ran. */
+function isJobEntry(name: string): boolean {
+  return name === 'SERVER_JOB' || /^CLIENT_JOB\.\d+$/.test(name);
 }
 
 export function summariseNight(dir: string): NightSummary {
-  const journal = JSON.parse(readFileSync(join(dir, 'journal.json'), 'utf8')) as NightData;
-  const control = loadControlFile(journal.controlFile);
-  const nightLines = parseStatusLog(readText(join(dir, 'status.log')));
-  const domains = control.domains.map((d): DomainSummary => {
-    const name = d.name.value;
-    const seen = nightLines.filter((l) => l.operation === `domain.${name}` || l.operation === `domain.${name}.start`);
-    let status: JobStatus = seen.length ? 'GOOD' : 'TEST_NA';
-    let reason = seen.length ? '' : 'not reached';
-    for (const l of seen) {
-      const s = l.code.replace(/^END /, '') as JobStatus;
-      if (worseOf(status, s) === s) status = s;
-      reason = l.message;
-    }
-    const domDir = join(dir, 'domains', name);
-    const tests = parseStatusLog(readText(join(domDir, 'status.log')))
-      .filter((l) => l.indent === 0 && l.code.startsWith('END ') && l.operation !== null)
-      .map((l): TestSummary => {
-        const kv = join(domDir, l.operation as string, 'keyval');
-        const keyval = existsSync(kv) ? readKeyval(kv) : new Map();
-        const ms = Number(l.fields.get('duration_ms'));
+  const night = loadNightRecord(dir);
+  const domains = night.domains.map((d): DomainSummary => {
+    const tests = d.tests
+      .filter((t) => !isJobEntry(t.name))
+      .map((t): TestSummary => {
+        const seconds = Number(t.keyval.total_seconds);
         return {
-          name: l.operation as string,
-          status: l.code.slice(4) as JobStatus,
-          reason: l.message.trim(),
-          expectedToFail: keyval.get('expected') === 'fail',
-          ...(Number.isFinite(ms) ? { seconds: ms / 1000 } : {}),
+          name: t.name,
+          status: t.status,
+          reason: t.reason,
+          expectedToFail: t.keyval.expected === 'fail',
+          ...(t.keyval.total_seconds !== undefined && Number.isFinite(seconds) ? { seconds } : {}),
         };
       });
-    const overall = tests.reduce<JobStatus>((w, t) => worseOf(w, t.status), status === 'TEST_NA' ? 'GOOD' : status);
-    return { name, status, reason, tests, overall };
+    const overall = tests.reduce<JobStatus>((w, t) => worseOf(w, t.status), d.status === 'TEST_NA' ? 'GOOD' : d.status);
+    return { name: d.name, status: d.status, reason: d.reason, tests, overall };
   });
-  return {
-    night: journal.night,
-    dir,
-    ...(journal.outcome ? { status: journal.outcome.status, reason: journal.outcome.reason } : {}),
-    domains,
-  };
+  return { night: night.night, dir, ...(night.status ? { status: night.status } : {}), ...(night.reason ? { reason: night.reason } : {}), domains };
 }
 
 /** The summary as a person reads it on a terminal. */
