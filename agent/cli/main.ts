@@ -13,6 +13,7 @@ import { compareCommand } from './compare.js';
 import { configCommand } from './config.js';
 import { dbCommand } from './db.js';
 import { demoCommand } from './demo.js';
+import { exportCommand } from './export.js';
 import { buildCommand, resumeCommand } from './night.js';
 import { parseCommand } from './parse.js';
 import { runCommandLine } from './run.js';
@@ -67,6 +68,11 @@ const COMMANDS: Record<string, CommandInfo> = {
     run: configCommand,
     usage: 'xentest config [--json] FILE',
     summary: "print the control file's values exactly as Python's configparser reads them",
+  },
+  export: {
+    run: exportCommand,
+    usage: 'xentest export --junit|--kcidb [--origin NAME] [--out FILE] NIGHT_DIR',
+    summary: "write a night's results as JUnit XML (Jenkins, GitLab) or KCIDB JSON (KernelCI)",
   },
   db: {
     run: dbCommand,
