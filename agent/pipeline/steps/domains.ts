@@ -82,9 +82,12 @@ export function dispatchStep(night: Night): Step {
       if (missing) return { status: 'ERROR', reason: missing };
       for (const d of night.control.domains) {
         const dir = domainDir(sharedDir(night), d.name.value);
-        // Entered again after an interruption: a domain already given tonight's work keeps it
-        // (its runner may have started, or even finished, meanwhile).
-        if (existsSync(dir.night) && readFileSync(dir.night, 'utf8').trim() === night.id) continue;
+        // Entered again after an interruption: a domain already given tonight's work keeps it (its runner may
+        // have started, or even finished, meanwhile). Given means the control copy went in after the night's id:
+        // it is there, or the runner has been at it since (its journal or results). An interruption between the
+        // two left the id alone, and the domain still needs its work.
+        const given = existsSync(dir.night) && readFileSync(dir.night, 'utf8').trim() === night.id;
+        if (given && (existsSync(dir.control) || existsSync(dir.runnerJournal) || existsSync(dir.results))) continue;
         if (existsSync(dir.root) && lstatSync(dir.root).isSymbolicLink()) {
           return { status: 'ERROR', reason: `${dir.root} is a symbolic link; a domain's directory must be a real directory` };
         }
