@@ -22,6 +22,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { containedPath } from '../contained.js';
 import type { JobStatus } from '../statuslog/entry.js';
 import { KeyvalFormatError } from '../statuslog/keyval.js';
 import { ReferenceOrder, StatusLogParser, type StatusLogParserOptions, type StatusLogSummary } from './parser.js';
@@ -410,10 +411,7 @@ function hostnameFromSysinfo(dir: string): string | null {
 
 /** `<job>/<subdir>` when it stays inside the job directory (a subdir comes from the log, which is data). */
 function testDir(jobDir: string, subdir: string): string | null {
-  const d = path.resolve(jobDir, subdir);
-  const rel = path.relative(path.resolve(jobDir), d);
-  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return null;
-  return d;
+  return containedPath(jobDir, subdir);
 }
 
 function toRecord(map: ReadonlyMap<string, string>): Record<string, string> {
