@@ -135,6 +135,18 @@ for (const driver of DRIVERS) {
       expect(summary(await compareNight(db))).to.deep.equal(['dom0/rerun fixed n3']);
     });
 
+    it('a test whose own source changed is not flaky on the same build: it regressed', async () => {
+      const t = (name: string, status: 'GOOD' | 'FAIL', source: string) => ({ name, status, keyval: { source_identity: source } });
+      await history(
+        { build: 'sha256:A', domains: { dom0: [t('suite', 'GOOD', 'sha256:v1'), t('same', 'GOOD', 'sha256:s1')] } },
+        // The Xen tree is unchanged (a retest); the suite's tarball is not.
+        { build: 'sha256:A', domains: { dom0: [t('suite', 'FAIL', 'sha256:v2'), t('same', 'FAIL', 'sha256:s1')] } },
+      );
+      const c = await compareNight(db);
+      expect(summary(c)).to.deep.equal(['dom0/suite regression n1', 'dom0/same flaky n1']);
+      expect(c.tests[1]?.flaky).to.deep.equal({ kind: 'same-build', night: nightId(1) });
+    });
+
     it('without a Xen tree identity, no night is the same build as another', async () => {
       await history(
         { build: null, domains: { dom0: [['t', 'GOOD']] } },

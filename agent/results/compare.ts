@@ -38,7 +38,9 @@
  *     1. a re-run in the same domain tonight passed (mixed);
  *     2. the same domain passed it in another night of this machine that
  *        tested the same build (same Xen tree identity and same Linux tree:
- *        a retest of an unchanged tree), before or after this one.
+ *        a retest of an unchanged tree), before or after this one, and it
+ *        was the same test (the same source identity, its keyval's
+ *        source_identity): a suite that changed and now fails regressed.
  * - regression: passed in the reference night ("REGR. vs. night N").
  * - still-failing: failed in the reference night too, and passed in some
  *   night before it (with the first failing night since that pass).

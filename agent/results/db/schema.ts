@@ -182,6 +182,19 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX nights_by_build ON nights (machine_id, build_key)`,
     ],
   },
+  {
+    version: 3,
+    description: "tests.source: the identity of the test's own source",
+    statements: [
+      // What the test itself was (its keyval's source_identity: a tarball's
+      // sha256, a git commit). A failure is flaky on the evidence of a pass
+      // on the same build only if it was the same test: a suite that changed
+      // overnight and now fails has regressed, whatever the build. NULL for
+      // a test without one (and for tests stored before this migration,
+      // until "xentest db rebuild").
+      `ALTER TABLE tests ADD COLUMN source TEXT`,
+    ],
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

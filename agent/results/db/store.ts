@@ -83,6 +83,20 @@ export interface GoneTest {
   domainStatus: string | null;
 }
 
+/** A night of a machine's history, as the report's charts draw it. */
+export interface NightHistoryRow {
+  night: string;
+  started: string;
+  finished: string | null;
+  status: string | null;
+  /** Its tests (SERVER_JOB and CLIENT_JOB.<n>, the job-level entries, left out) by verdict. */
+  passed: number;
+  failed: number;
+  skipped: number;
+  /** The tests' own time, from their START and END lines, summed over every domain. */
+  testSeconds: number;
+}
+
 export interface CompareFacts {
   tests: TestFacts[];
   gone: GoneTest[];
@@ -104,6 +118,8 @@ export interface ResultsDb {
   /** The machine's nights, newest first. */
   recentNights(limit: number, machine?: string): Promise<NightRow[]>;
   previousNight(of: NightRow): Promise<NightRow | undefined>;
+  /** The machine's nights up to and including `upTo`, newest first, at most `limit`, with their tests counted. */
+  nightHistory(upTo: NightRow, limit: number): Promise<NightHistoryRow[]>;
   /**
    * Every test of `night` with its history on the same machine and domain:
    * compared with `base` when given, else each with the last earlier night
@@ -346,7 +362,7 @@ export class SqlResultsDb implements ResultsDb {
         const passed = verdict === 'skip' ? null : verdict === 'pass' ? 1 : 0;
         testRows.push([
           nightId, seq, machineId, d.name, ord, t.name, t.status, t.reason, t.subdir, t.kernel.base, t.kernel.hash,
-          t.started, t.finished, passed, groupVerdict(byName.get(t.name) ?? []),
+          t.started, t.finished, passed, groupVerdict(byName.get(t.name) ?? []), t.keyval.source_identity ?? null,
         ]);
         kvRows.push(...keyvalRows(nightId, seq, t));
         seq++;
@@ -355,7 +371,7 @@ export class SqlResultsDb implements ResultsDb {
     await insert(
       'tests',
       ['night_id', 'seq', 'machine_id', 'domain', 'ord', 'name', 'status', 'reason', 'subdir', 'kernel_base', 'kernel_hash',
-        'started', 'finished', 'passed', 'result'],
+        'started', 'finished', 'passed', 'result', 'source'],
       testRows,
     );
     await insert('keyvals', ['night_id', 'test_seq', 'iteration', 'kind', 'key', 'value', 'value_num'], kvRows);
@@ -391,6 +407,35 @@ export class SqlResultsDb implements ResultsDb {
       [of.machineId, of.ord],
     );
     return rows.map(toNightRow)[0];
+  }
+
+  async nightHistory(upTo: NightRow, limit: number): Promise<NightHistoryRow[]> {
+    // The nights first (one range of nights_by_machine_ord), then their tests
+    // by primary key: the cost is the tests of those nights only.
+    const rows = await this.conn.all(
+      `SELECT n.night, n.started, n.finished, n.status, n.ord,
+         SUM(CASE WHEN t.passed = 1 THEN 1 ELSE 0 END) AS passed,
+         SUM(CASE WHEN t.passed = 0 THEN 1 ELSE 0 END) AS failed,
+         SUM(CASE WHEN t.seq IS NOT NULL AND t.passed IS NULL THEN 1 ELSE 0 END) AS skipped,
+         SUM(CASE WHEN t.finished >= t.started THEN t.finished - t.started ELSE 0 END) AS test_seconds
+       FROM (SELECT id, night, started, finished, status, ord FROM nights
+             WHERE machine_id = ? AND ord <= ? ORDER BY ord DESC LIMIT ?) n
+       LEFT JOIN tests t ON t.night_id = n.id AND t.name <> 'SERVER_JOB' AND t.name NOT LIKE 'CLIENT!_JOB.%' ESCAPE '!'
+       GROUP BY n.id, n.night, n.started, n.finished, n.status, n.ord
+       ORDER BY n.ord DESC`,
+      [upTo.machineId, upTo.ord, limit],
+    );
+    // PostgreSQL's SUM of integers is a bigint, which the driver gives as a string.
+    return rows.map((r) => ({
+      night: String(r.night),
+      started: String(r.started),
+      finished: r.finished === null || r.finished === undefined ? null : String(r.finished),
+      status: r.status === null || r.status === undefined ? null : String(r.status),
+      passed: Number(r.passed ?? 0),
+      failed: Number(r.failed ?? 0),
+      skipped: Number(r.skipped ?? 0),
+      testSeconds: Number(r.test_seconds ?? 0),
+    }));
   }
 
   async compareFacts(night: NightRow, base: NightRow | null): Promise<CompareFacts> {
@@ -469,20 +514,21 @@ function compareSql(withBase: boolean, withBuild: boolean): string {
   const rerun = withBuild
     ? `CASE WHEN ${failing} THEN (
          SELECT sb.ord FROM same_build sb
-         WHERE EXISTS (SELECT 1 FROM tests o WHERE o.night_id = sb.id AND o.name = f.name AND o.domain = f.domain AND o.passed = 1)
+         WHERE EXISTS (SELECT 1 FROM tests o WHERE o.night_id = sb.id AND o.name = f.name AND o.domain = f.domain AND o.passed = 1
+                         AND o.source IS NOT DISTINCT FROM f.source)
          ORDER BY sb.ord DESC LIMIT 1) END`
     : 'NULL';
   return `
     WITH ${sameBuild}
     cur AS (
-      SELECT t.domain, t.name, MIN(t.seq) AS seq, MIN(t.result) AS result
+      SELECT t.domain, t.name, MIN(t.seq) AS seq, MIN(t.result) AS result, MIN(t.source) AS source
       FROM tests t WHERE t.night_id = ? GROUP BY t.domain, t.name
     ),
     ref AS MATERIALIZED (
-      SELECT c.domain, c.name, c.seq, c.result, ${refOrd} AS ref_ord FROM cur c
+      SELECT c.domain, c.name, c.seq, c.result, c.source, ${refOrd} AS ref_ord FROM cur c
     ),
     facts AS MATERIALIZED (
-      SELECT r.domain, r.name, r.seq, r.result, r.ref_ord,
+      SELECT r.domain, r.name, r.seq, r.result, r.source, r.ref_ord,
         (SELECT h.result FROM tests h WHERE ${same} AND h.ord = r.ref_ord LIMIT 1) AS ref_result,
         (SELECT h.status FROM tests h WHERE ${same} AND h.ord = r.ref_ord
            ORDER BY CASE WHEN h.passed = 0 THEN 0 ELSE 1 END, h.seq LIMIT 1) AS ref_status,
