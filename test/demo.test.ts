@@ -43,6 +43,10 @@ describe('xentest demo', function () {
 
     // The results are where it says, one directory per domain, with each test's logs.
     const results = /^results: (.+)$/m.exec(out)?.[1] as string;
+    // And the morning report, with the night in the results database.
+    expect(out).to.include(`morning report: ${join(results, 'report.html')}`);
+    expect(readFileSync(join(results, 'report.html'), 'utf8')).to.include('data-verdict="PASS"');
+    expect(readFileSync(join(results, 'report.txt'), 'utf8').split('\n')[0]).to.match(/: PASS: all 6 tests passed$/);
     expect(existsSync(join(results, 'status.log'))).to.equal(true);
     expect(readdirSync(join(results, 'domains')).sort()).to.deep.equal(['simhost', 'vm1', 'vm2']);
     for (const d of ['simhost', 'vm1', 'vm2']) {

@@ -5,6 +5,7 @@
  * must finish the night with every step completed exactly once, every
  * status.log line written exactly once, and no finished work repeated.
  */
+import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import { NightLab, TarballServer, type AgentRun } from '../scripts/simhost/lab.j
 const STEPS = [
   'fetch', 'build.xen', 'install.xen', 'bootloader', 'reboot',
   'profilers.start', 'domains.dispatch', 'domains.start', 'domains.wait', 'profilers.stop', 'domains.collect',
+  'results.store', 'results.report',
 ];
 
 function onlyNight(lab: NightLab): string {
@@ -52,7 +54,7 @@ describe('kill -9 at every point of a night', function () {
   let root: string;
   let server: TarballServer;
   let points: string[] = [];
-  let reference: { make: Record<string, number> } = { make: {} };
+  let reference: { make: Record<string, number>; tests: number } = { make: {}, tests: 0 };
 
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'xentest-crash-'));
@@ -69,7 +71,11 @@ describe('kill -9 at every point of a night', function () {
     // The night's own points (the runner in each domain has its own, and its own tests).
     points = numbered(readFileSync(log, 'utf8').split('\n').filter((l) => STEPS.includes(l.split(':')[0] as string)));
     const dir = onlyNight(lab);
-    reference = { make: Object.fromEntries(STEPS.map((s) => [s, commandsRun(dir, s)])) };
+    const db = new Database(join(lab.stateDir, 'results.db'), { readonly: true });
+    const tests = (db.prepare('SELECT COUNT(*) AS n FROM tests').get() as { n: number }).n;
+    db.close();
+    expect(tests).to.be.greaterThan(0);
+    reference = { make: Object.fromEntries(STEPS.map((s) => [s, commandsRun(dir, s)])), tests };
     await lab.close();
   });
   after(async () => {
@@ -95,7 +101,10 @@ describe('kill -9 at every point of a night', function () {
       const lab = new NightLab(join(root, `kill-${i}`), server, { resumeEnv: env });
       const finished = (): boolean => {
         const nights = join(lab.stateDir, 'nights');
-        return existsSync(nights) && readdirSync(nights).length > 0 && journal(onlyNight(lab)).outcome !== undefined;
+        if (!existsSync(nights) || readdirSync(nights).length === 0) return false;
+        // Over once its outcome is known and its results are stored and reported.
+        const j = journal(onlyNight(lab));
+        return j.outcome !== undefined && j.steps.every((s) => !s.name.startsWith('results.') || s.state === 'done');
       };
       let run: AgentRun = await lab.build(env);
       let rebooting = run.status === 0;
@@ -142,6 +151,16 @@ describe('kill -9 at every point of a night', function () {
         if (ran !== (reference.make[s] ?? 0) + again) problems.push(`${s} ran ${ran} commands (expected ${(reference.make[s] ?? 0) + again})`);
       }
       if (lab.sim.running().hypervisor!.version !== '4.19-unstable') problems.push('not running the new build');
+      // Stored once, whole, and reported, whatever was killed on the way.
+      if (!existsSync(join(dir, 'report.html')) || !existsSync(join(dir, 'report.txt'))) problems.push('no report');
+      const db = new Database(join(lab.stateDir, 'results.db'), { readonly: true });
+      try {
+        const nights = db.prepare('SELECT COUNT(*) AS n FROM nights').get() as { n: number };
+        const tests = db.prepare('SELECT COUNT(*) AS n FROM tests').get() as { n: number };
+        if (nights.n !== 1 || tests.n !== reference.tests) problems.push(`database: ${nights.n} nights, ${tests.n} tests (expected 1, ${reference.tests})`);
+      } finally {
+        db.close();
+      }
       if (problems.length) failures.push(`${point} (${rounds} rounds): ${problems.join('; ')}`);
       await lab.close();
     }

@@ -195,6 +195,24 @@ describe('a night with guests on the simulated Xen host', function () {
     expect(statusLines(join(dir, 'status.log'))).to.include('\tGOOD\t----\tdomain.vm1\tfinished its tests: FAIL (hangs: FAIL)');
   });
 
+  it("dom0 tells each domain's tests as they end, parsing the domain's status.log while its runner writes it", async () => {
+    const lab = newLab({
+      guests: ['vm1'],
+      tests: { quick: testSection('echo quick'), slow: testSection('sleep 4; echo "slow: too slow" >&2; exit 2') },
+      domainTests: { simhost: ['quick'], vm1: ['quick', 'slow'] },
+    });
+    const running = lab.night();
+    const log = join(lab.sim.sharedDir, 'vm1', 'results', 'status.log');
+    // While vm1's second test runs, dom0 has already said how its first ended.
+    await duringNight(running, "dom0's line for vm1's first test", () => /\[domains\.wait\] vm1: quick GOOD: completed successfully$/m.test(lab.sim.resumeLog(1)));
+    const now = readFileSync(log, 'utf8');
+    expect(now).to.match(/^START\tslow\tslow\t/m);
+    expect(now).to.not.match(/^END [A-Z]+\tslow\t/m);
+    await running;
+    expect(lab.sim.resumeLog(1)).to.match(/\[domains\.wait\] vm1: slow FAIL: run_command exited with status 2 after .*: slow: too slow$/m);
+    expect(lab.sim.resumeLog(1)).to.match(/\[domains\.wait\] simhost: quick GOOD/);
+  });
+
   it("a guest whose hostname is not its section's name: its runner finds no work and says why, dom0 ABORTs that domain at its timeout, the others run", async () => {
     const lab = newLab({ guests: ['vm1', 'vm2'], domainTimeoutSeconds: 10 });
     lab.sim.setGuestHostname('vm2', 'vm2-typo');

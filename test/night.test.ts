@@ -74,6 +74,8 @@ const DOMAINS_GOOD = {
   'domains.wait': 'done/GOOD',
   'profilers.stop': 'done/GOOD',
   'domains.collect': 'done/GOOD',
+  'results.store': 'done/GOOD',
+  'results.report': 'done/GOOD',
 };
 
 const GOOD_NIGHT = {

@@ -61,6 +61,8 @@ const GOOD_NIGHT = {
   'domains.wait': 'done/GOOD',
   'profilers.stop': 'done/GOOD',
   'domains.collect': 'done/GOOD',
+  'results.store': 'done/GOOD',
+  'results.report': 'done/GOOD',
 };
 
 /** Live processes whose command line has the token (a profiler's command carries one). */

@@ -10,10 +10,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ResultsDbError } from '../agent/results/db/errors.js';
-import { LATEST_VERSION } from '../agent/results/db/schema.js';
+import { LATEST_VERSION, MIGRATIONS, nightOrd } from '../agent/results/db/schema.js';
 import { InvalidNightRecord } from '../agent/results/db/store.js';
 import type { NightRecord } from '../agent/results/record.js';
-import { describeDriver, DRIVERS, nightId, nightRecord, type TestDatabase, type TestSpec } from './support/results-db.js';
+import { describeDriver, DRIVERS, nightId, nightRecord, startedAt, type TestDatabase, type TestSpec } from './support/results-db.js';
 
 const OPEN_JS = new URL('../agent/results/db/open.js', import.meta.url).href;
 
@@ -98,17 +98,32 @@ for (const driver of DRIVERS) {
         // Opening again applies nothing twice.
         await (await t.open()).close();
         const rows = await t.query('SELECT version, description FROM schema_version ORDER BY version');
-        expect(rows.map((r) => Number(r.version))).to.deep.equal([1, 2]);
+        expect(rows.map((r) => Number(r.version))).to.deep.equal(MIGRATIONS.map((m) => m.version));
         expect(String(rows[1]?.description)).to.match(/compar/);
+        expect(String(rows[2]?.description)).to.match(/source/);
       });
 
       it('upgrades a version 1 database in place, keeping its nights', async () => {
         const t = await fresh();
         const v1 = await t.open({ upToVersion: 1 });
         expect(await v1.schemaVersion()).to.equal(1);
-        await v1.ingest(nightRecord(1, { domains: { dom0: [['sieve', 'GOOD']] } }));
-        await v1.ingest(nightRecord(2, { domains: { dom0: [['sieve', 'FAIL']] } }));
         await v1.close();
+        // Two nights as a xentest of schema version 1 stored them.
+        await t.query("INSERT INTO machines (id, name) VALUES (1, 'xenhost')");
+        for (const [day, status, passed, result] of [[1, 'GOOD', 1, 'pass'], [2, 'FAIL', 0, 'fail']] as const) {
+          const ord = nightOrd(Date.parse(startedAt(day)), nightId(day));
+          await t.query(
+            `INSERT INTO nights (id, machine_id, night, ord, dir, started, finished, status, reason, build_key, ingested_at)
+             VALUES (?, 1, ?, ?, '/nights', ?, NULL, 'GOOD', '', NULL, 'then')`,
+            [day, nightId(day), ord, startedAt(day)],
+          );
+          await t.query("INSERT INTO domains (night_id, name, seq, status, reason) VALUES (?, 'dom0', 0, 'GOOD', '')", [day]);
+          await t.query(
+            `INSERT INTO tests (night_id, seq, machine_id, domain, ord, name, status, reason, subdir, kernel_base, kernel_hash, started, finished, passed, result)
+             VALUES (?, 0, 1, 'dom0', ?, 'sieve', ?, '', 'sieve', '6.1.0', 'h', NULL, NULL, ?, ?)`,
+            [day, ord, status, passed, result],
+          );
+        }
         const indexes = async (): Promise<string[]> =>
           (driver.name === 'sqlite'
             ? await t.query("SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('tests_history', 'tests_last_pass', 'tests_in_night')")
@@ -117,7 +132,7 @@ for (const driver of DRIVERS) {
         expect(await indexes()).to.deep.equal([]);
 
         const db = await t.open();
-        expect(await db.schemaVersion()).to.equal(2);
+        expect(await db.schemaVersion()).to.equal(LATEST_VERSION);
         expect((await indexes()).sort()).to.deep.equal(['tests_history', 'tests_in_night', 'tests_last_pass']);
         const night = (await db.findNights(nightId(2)))[0];
         expect(night?.night).to.equal(nightId(2));
@@ -133,7 +148,7 @@ for (const driver of DRIVERS) {
         let error: unknown;
         await t.open().catch((e: unknown) => (error = e));
         expect(error).to.be.instanceOf(ResultsDbError);
-        expect((error as ResultsDbError).message).to.match(/schema version 99, newer than this xentest knows \(2\)/);
+        expect((error as ResultsDbError).message).to.include(`schema version 99, newer than this xentest knows (${LATEST_VERSION})`);
         expect((error as ResultsDbError).hint).to.match(/db rebuild/);
       });
 
@@ -292,6 +307,39 @@ for (const driver of DRIVERS) {
       });
     });
 
+    describe('history', () => {
+      it("counts each night's tests by verdict, without TKO's job entries, newest first, up to the night asked for", async () => {
+        const db = await (await fresh()).open();
+        try {
+          const tests = (n: number, fail: number): TestSpec[] => [
+            ...Array.from({ length: n - fail }, (_, i): TestSpec => [`pass${i}`, 'GOOD']),
+            ...Array.from({ length: fail }, (_, i): TestSpec => [`fail${i}`, 'FAIL']),
+            ['na', 'TEST_NA'],
+            ['SERVER_JOB', 'GOOD'],
+            ['CLIENT_JOB.0', 'GOOD'],
+          ];
+          await db.ingest(nightRecord(1, { domains: { dom0: tests(3, 0), vm1: tests(2, 1) } }));
+          await db.ingest(nightRecord(2, { domains: { dom0: tests(3, 2) } }));
+          await db.ingest(nightRecord(3, { domains: {} }));
+          await db.ingest(nightRecord(4, { machine: 'other', domains: { dom0: tests(5, 5) } }));
+          const night3 = (await db.findNights(nightId(3), 'xenhost'))[0]!;
+          const rows = await db.nightHistory(night3, 30);
+          expect(rows.map((r) => [r.night, r.passed, r.failed, r.skipped])).to.deep.equal([
+            [nightId(3), 0, 0, 0],
+            [nightId(2), 1, 2, 1],
+            [nightId(1), 4, 1, 2],
+          ]);
+          // Each test ran 10 s (START to END): the tests' time is summed over the domains.
+          expect(rows.map((r) => r.testSeconds)).to.deep.equal([0, 40, 70]);
+          expect(rows[0]).to.include({ status: 'GOOD', started: nightRecord(3, { domains: {} }).started });
+          const night2 = (await db.findNights(nightId(2), 'xenhost'))[0]!;
+          expect((await db.nightHistory(night2, 1)).map((r) => r.night)).to.deep.equal([nightId(2)]);
+        } finally {
+          await db.close();
+        }
+      });
+    });
+
     describe('killed in the middle of an ingest', function () {
       this.timeout(180_000);
 
@@ -384,7 +432,7 @@ for (const driver of DRIVERS) {
         expect(rb.code, rb.stderr).to.equal(0);
         expect((await contentOf(t, nightId(1))).tests).to.equal(1_500);
         expect((await contentOf(t, nightId(2))).tests).to.equal(1_500);
-        expect((await t.query('SELECT version FROM schema_version ORDER BY version')).map((r) => Number(r.version))).to.deep.equal([1, 2]);
+        expect((await t.query('SELECT version FROM schema_version ORDER BY version')).map((r) => Number(r.version))).to.deep.equal(MIGRATIONS.map((m) => m.version));
       });
     });
   });

@@ -8,7 +8,7 @@ import { interpretControlFile, type ControlFile } from '../../shared/controlfile
 import type { Problem } from '../../shared/controlfile/problems.js';
 import { readControlFileLenient } from '../../shared/controlfile/reader.js';
 import { describeSource } from '../../shared/controlfile/sources.js';
-import { where } from './report.js';
+import { where } from './errors.js';
 import { UsageError } from './usage.js';
 
 export const EXIT_INVALID = 1;

@@ -12,20 +12,9 @@
 import { parseArgs } from 'node:util';
 import { COMPARE_CLASSES, CompareError, compareNight, type CompareClass, type ComparedTest, type Comparison } from '../results/compare.js';
 import type { GoneTest, NightRow } from '../results/db/store.js';
+import { CLASS_TITLES, classDetail, goneDetail, otherDomainNote } from '../results/explain.js';
 import { withResultsDb } from './db.js';
 import { EXIT_USAGE } from './usage.js';
-
-const TITLES: Record<CompareClass, string> = {
-  regression: 'regressions',
-  flaky: 'flaky',
-  'still-failing': 'still failing',
-  'never-passed': 'never passed',
-  fixed: 'fixed',
-  new: 'new',
-  gone: 'gone',
-  skipped: 'skipped',
-  pass: 'passed as before',
-};
 
 const REASON_WIDTH = 100;
 
@@ -36,36 +25,9 @@ function firstLine(s: string): string {
 
 /** What to say about a test besides its status: against what, where else it passed tonight, and its reason. */
 function detail(t: ComparedTest): string {
-  const parts = [classDetail(t)];
-  if (t.passedInDomain !== null && t.class !== 'flaky') parts.push(`(passed in domain ${t.passedInDomain} this night)`);
-  const main = parts.filter(Boolean).join(' ');
+  const main = [classDetail(t), otherDomainNote(t)].filter(Boolean).join(' ');
   const reason = t.class === 'pass' || t.class === 'fixed' ? '' : firstLine(t.reason);
   return main && reason ? `${main}: ${reason}` : main || reason;
-}
-
-function classDetail(t: ComparedTest): string {
-  switch (t.class) {
-    case 'regression':
-      return `REGR. vs. night ${t.base?.night} (${t.base?.status})`;
-    case 'flaky':
-      return t.flaky?.kind === 'rerun' ? `passed on a re-run in this night (${t.runs} runs)` : `passed in night ${t.flaky?.night} on the same build`;
-    case 'still-failing':
-      return `failing since night ${t.failingSinceNight}, last passed in night ${t.lastPassNight}`;
-    case 'never-passed':
-      return `never passed (first seen failing in night ${t.failingSinceNight})`;
-    case 'fixed':
-      return `was ${t.base?.status} in night ${t.base?.night}`;
-    case 'new':
-    case 'skipped':
-    case 'pass':
-      return '';
-  }
-}
-
-/** Why a test may be missing: its domain did not run, or did not finish. */
-function goneWhy(g: GoneTest): string {
-  if (g.domainStatus === null) return ` (no domain ${g.domain} in this night)`;
-  return g.domainStatus === 'GOOD' ? '' : ` (domain ${g.domain}: ${g.domainStatus})`;
 }
 
 function nightLine(n: NightRow): string {
@@ -89,7 +51,7 @@ export function formatComparison(c: Comparison): string {
   }
   rows.set(
     'gone',
-    c.gone.map((g: GoneTest) => [`${g.domain}/${g.name}`, '-', `was ${g.status} in night ${g.night}, not run in this one${goneWhy(g)}`]),
+    c.gone.map((g: GoneTest) => [`${g.domain}/${g.name}`, '-', goneDetail(g)]),
   );
   const all = [...rows.values()].flat();
   const w0 = Math.max(0, ...all.map((r) => r[0].length));
@@ -97,7 +59,7 @@ export function formatComparison(c: Comparison): string {
   for (const k of COMPARE_CLASSES) {
     const list = rows.get(k);
     if (!list || list.length === 0) continue;
-    out.push('', `${TITLES[k]} (${list.length}):`);
+    out.push('', `${CLASS_TITLES[k]} (${list.length}):`);
     for (const [a, b, d] of list) out.push(`  ${a.padEnd(w0)}  ${b.padEnd(w1)}  ${d}`.trimEnd());
   }
   out.push('', summaryLine(c));
@@ -105,7 +67,7 @@ export function formatComparison(c: Comparison): string {
 }
 
 function summaryLine(c: Comparison): string {
-  const parts = COMPARE_CLASSES.filter((k) => c.counts[k] > 0 || k === 'regression').map((k) => `${c.counts[k]} ${TITLES[k]}`);
+  const parts = COMPARE_CLASSES.filter((k) => c.counts[k] > 0 || k === 'regression').map((k) => `${c.counts[k]} ${CLASS_TITLES[k]}`);
   return `${c.tests.length} tests: ${parts.join(', ')}`;
 }
 

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../../shared/controlfile/errors.js';
 import { errorJson, pythonView, pythonViewJson, pythonViewText } from '../../shared/controlfile/pyview.js';
 import { readControlFile } from '../../shared/controlfile/reader.js';
-import { formatConfigError } from './report.js';
+import { formatConfigError } from './errors.js';
 import { UsageError } from './usage.js';
 
 export const EXIT_CONFIG_ERROR = 2;

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { parseStatusLog } from '../../shared/statuslog/reader.js';
 import { DEMO_GUESTS, setUpDemo } from '../../scripts/simhost/demo.js';
 import { LAB_HOSTNAME } from '../../scripts/simhost/lab.js';
+import { reportPaths } from '../results/report/make.js';
 import { formatSummary, summariseNight } from '../results/summary.js';
 import { UsageError } from './usage.js';
 
@@ -92,6 +93,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
   }
   const summary = summariseNight(lab.nightDir() as string);
   process.stdout.write('\n' + formatSummary(summary));
+  const page = reportPaths(summary.dir).html;
+  if (existsSync(page)) process.stdout.write(`morning report: ${page}\n`);
   process.stdout.write(`done in ${((Date.now() - started) / 1000).toFixed(1)} s; the simulated machine is in ${join(dir, 'machine')}\n`);
   const ok = summary.status === 'GOOD' && summary.domains.every((d) => d.overall === 'GOOD');
   return ok ? 0 : 1;

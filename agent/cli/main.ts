@@ -15,10 +15,11 @@ import { dbCommand } from './db.js';
 import { demoCommand } from './demo.js';
 import { exportCommand } from './export.js';
 import { buildCommand, resumeCommand } from './night.js';
+import { reportCommand, REPORT_USAGE } from './morning.js';
 import { parseCommand } from './parse.js';
 import { runCommandLine } from './run.js';
 import { scheduleCommand } from './schedule.js';
-import { formatConfigError } from './report.js';
+import { formatConfigError } from './errors.js';
 import { EXIT_USAGE, UsageError } from './usage.js';
 
 type Command = (argv: string[]) => number | Promise<number>;
@@ -83,6 +84,11 @@ const COMMANDS: Record<string, CommandInfo> = {
     run: compareCommand,
     usage: 'xentest compare [NIGHT] [--base NIGHT] [--machine M] [--json]',
     summary: 'each test of a night against the last night it passed on the same machine and domain: regressions first',
+  },
+  report: {
+    run: reportCommand,
+    usage: REPORT_USAGE.replace(/^usage: /, ''),
+    summary: "the morning report of a night: an HTML page (verdict, regressions with their logs, every domain's tests, charts of the last nights) and a text summary for an email",
   },
   parse: {
     run: parseCommand,

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JobStatus } from '../../shared/statuslog/entry.js';
 import { buildNight, resumeNight, type NightReport } from '../pipeline/nightly.js';
+import { reportPaths } from '../results/report/make.js';
 import { formatSummary, summariseNight } from '../results/summary.js';
 import { UsageError } from './usage.js';
 
@@ -25,6 +26,8 @@ function conclude(report: NightReport): number {
   process.stdout.write(`night ${report.night}: ${end.status}${end.reason ? `: ${end.reason}` : ''}\n  results: ${report.dir}\n`);
   // Once the domains' results are collected, what each domain did (the resume unit's output goes to the journal).
   if (existsSync(join(report.dir, 'domains'))) process.stdout.write(formatSummary(summariseNight(report.dir)));
+  const page = reportPaths(report.dir).html;
+  if (existsSync(page)) process.stdout.write(`morning report: ${page}\n`);
   return FAILED.includes(end.status) ? EXIT_NIGHT_FAILED : 0;
 }
 

@@ -25,7 +25,7 @@ import { JOB_STATUSES, type JobStatus } from '../../shared/statuslog/entry.js';
 import { KeyvalFormatError } from '../../shared/statuslog/keyval.js';
 import { StatusLogParseError } from '../../shared/tko/parser.js';
 import { ResultsPathError, findJobs, parseJob, type ParsedJob, type ParsedTest } from '../../shared/tko/results-dir.js';
-import { where } from './report.js';
+import { where } from './errors.js';
 import { UsageError } from './usage.js';
 
 export const EXIT_PARSE_REJECTED = 2;

@@ -52,6 +52,14 @@ export function buildStepNames(withLinux: boolean): string[] {
  */
 export const DOMAIN_STEP_NAMES = ['profilers.start', 'domains.dispatch', 'domains.start', 'domains.wait', 'profilers.stop', 'domains.collect'];
 
+/**
+ * Once the night's outcome is known, whatever it is (a failed build needs a
+ * report most): its results go into the results database, and the morning
+ * report is written. They are about the night, not part of it: they do not
+ * change its outcome, and the night's records leave them out.
+ */
+export const RESULTS_STEP_NAMES = ['results.store', 'results.report'];
+
 export function nightStepNames(withLinux: boolean): string[] {
-  return ['fetch', ...buildStepNames(withLinux), 'bootloader', 'reboot', ...DOMAIN_STEP_NAMES];
+  return ['fetch', ...buildStepNames(withLinux), 'bootloader', 'reboot', ...DOMAIN_STEP_NAMES, ...RESULTS_STEP_NAMES];
 }

@@ -12,7 +12,7 @@ import { StatusLogWriter } from '../../shared/statuslog/writer.js';
 import { acquireLock } from '../lock.js';
 import { machineHostname, machinePaths, stateFiles, type MachinePaths, type StateFiles } from '../machine.js';
 import { Journal } from './journal.js';
-import { nightStepNames, readLastGood, type Night } from './night.js';
+import { nightStepNames, readLastGood, RESULTS_STEP_NAMES, type Night } from './night.js';
 import { StepRunner, type NightEnd, type Step } from './runner.js';
 import { bootloaderStep } from './steps/bootloader.js';
 import { buildStep, installStep } from './steps/build.js';
@@ -20,6 +20,7 @@ import { collectStep, dispatchStep, startDomainsStep, waitDomainsStep } from './
 import { fetchStep } from './steps/fetch.js';
 import { profilersLeftRunning, restartProfilers, startProfilersStep, stopProfilersStep } from './steps/profilers.js';
 import { currentBootId, rebootStep } from './steps/reboot.js';
+import { reportStep, storeResultsStep } from './steps/results.js';
 
 export interface NightOptions {
   env?: NodeJS.ProcessEnv;
@@ -41,7 +42,12 @@ function nightId(nights: string): string {
   return id;
 }
 
-/** The night in progress, if any: the current-night pointer names a night whose journal has no outcome. */
+/** The night is over: its outcome is known, and its results are stored and reported (a night begun before those steps existed has none). */
+export function nightOver(journal: Journal): boolean {
+  return journal.finished && journal.data.steps.every((s) => !RESULTS_STEP_NAMES.includes(s.name) || s.state === 'done');
+}
+
+/** The night in progress, if any: the current-night pointer names a night that is not over. */
 export function nightInProgress(files: StateFiles): { id: string; dir: string; journal: Journal } | undefined {
   if (!existsSync(files.current)) return undefined;
   const id = readFileSync(files.current, 'utf8').trim();
@@ -49,7 +55,7 @@ export function nightInProgress(files: StateFiles): { id: string; dir: string; j
   const journalPath = join(dir, 'journal.json');
   if (!existsSync(journalPath)) return undefined;
   const journal = Journal.load(journalPath);
-  return journal.finished ? undefined : { id, dir, journal };
+  return nightOver(journal) ? undefined : { id, dir, journal };
 }
 
 async function cpuCount(): Promise<number> {
@@ -131,8 +137,12 @@ async function drive(
     // A failed step ended the night before profilers.stop: they must not outlive it.
     if (end.kind === 'finished' && profilersLeftRunning(found.journal)) await new StepRunner(io, [stopProfilersStep(night)]).run();
     if (end.kind === 'finished') {
-      found.journal.data.outcome = { status: end.status, reason: end.reason, finishedAt: new Date().toISOString() };
-      found.journal.save();
+      // The outcome is the night's steps' alone; what storing and reporting it does cannot change it.
+      if (!found.journal.finished) {
+        found.journal.data.outcome = { status: end.status, reason: end.reason, finishedAt: new Date().toISOString() };
+        found.journal.save();
+      }
+      await new StepRunner(io, [storeResultsStep(night), reportStep(night)], { continueAfterFailure: true }).run();
       rmSync(files.marker, { force: true });
       rmSync(files.current, { force: true });
     }

@@ -8,12 +8,14 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { containedExistingPath } from '../../shared/contained.js';
 import { loadControlFile } from '../../shared/controlfile/model.js';
 import { isWorseThan, worseOf, type JobStatus } from '../../shared/statuslog/entry.js';
-import { readKeyval } from '../../shared/statuslog/keyval.js';
+import { KeyvalFormatError, readKeyval } from '../../shared/statuslog/keyval.js';
 import { parseStatusLog } from '../../shared/statuslog/reader.js';
-import { parseStatusLogText } from '../../shared/tko/parser.js';
+import { parseStatusLogText, StatusLogParseError } from '../../shared/tko/parser.js';
 import type { NightData } from '../pipeline/journal.js';
+import { RESULTS_STEP_NAMES } from '../pipeline/night.js';
 import type { DomainRecord, NightRecord, StepResultRecord, TestRecord } from './record.js';
 
 /** A directory that is not a night's results (no journal.json): the user named the wrong one. */
@@ -25,8 +27,11 @@ function text(file: string): string {
   return existsSync(file) ? readFileSync(file, 'utf8') : '';
 }
 
-function keyvalOf(file: string): Record<string, string> {
-  if (!existsSync(file)) return {};
+/** A test's keyval, <domain>/<subdir>/keyval; the subdir comes from the domain's own log, so it may not lead out of its results. */
+function keyvalOf(domDir: string, subdir: string | null): Record<string, string> {
+  if (!subdir || subdir === '----') return {};
+  const file = containedExistingPath(domDir, join(subdir, 'keyval'));
+  if (file === null) return {};
   return Object.fromEntries([...readKeyval(file)].map(([k, v]) => [k, String(v)]));
 }
 
@@ -42,7 +47,7 @@ function domainTests(domDir: string, finished: JobStatus): TestRecord[] {
     kernel: t.kernel,
     started: t.started,
     finished: t.finished,
-    keyval: t.subdir && t.subdir !== '----' ? keyvalOf(join(domDir, t.subdir, 'keyval')) : {},
+    keyval: keyvalOf(domDir, t.subdir),
     iterations: [],
   }));
 }
@@ -54,7 +59,7 @@ export function loadNightRecord(dir: string): NightRecord {
   const control = loadControlFile(join(dir, 'control.cfg'));
   const nightLines = parseStatusLog(text(join(dir, 'status.log')));
 
-  const steps: StepResultRecord[] = journal.steps.map((s) => ({
+  const steps: StepResultRecord[] = journal.steps.filter((s) => !RESULTS_STEP_NAMES.includes(s.name)).map((s) => ({
     name: s.name,
     status: s.status ?? null,
     reason: s.reason ?? '',
@@ -65,6 +70,8 @@ export function loadNightRecord(dir: string): NightRecord {
   const output = (step: string, key: string): unknown => journal.steps.find((s) => s.name === step)?.outputs[key];
   const identities = (output('fetch', 'identities') ?? {}) as Record<string, string>;
   const rebootEnd = nightLines.find((l) => l.code.startsWith('END ') && l.operation === 'reboot');
+  // An unchanged tree tested again: no reboot tonight, the build is the one the last good night booted.
+  const running = (output('fetch', 'running') ?? null) as { version?: string; buildId?: string | null } | null;
 
   const domains: DomainRecord[] = control.domains.map((d) => {
     const name = d.name.value;
@@ -78,7 +85,15 @@ export function loadNightRecord(dir: string): NightRecord {
       status = worseOf(status, s);
     }
     if (seen.length === 0) [status, reason] = ['TEST_NA', 'not reached: the night ended before the domains'];
-    return { name, status, reason, tests: domainTests(join(dir, 'domains', name), status) };
+    try {
+      return { name, status, reason, tests: domainTests(join(dir, 'domains', name), status) };
+    } catch (e) {
+      // A domain writes its own results: what it wrote may be what autotest's parser refuses, and that
+      // costs this domain its tests, never the night or the other domains theirs.
+      if (!(e instanceof StatusLogParseError || e instanceof KeyvalFormatError)) throw e;
+      const where = e instanceof KeyvalFormatError ? `${e.file ?? 'keyval'}:${e.line}: ` : '';
+      return { name, status: worseOf(status, 'ERROR'), reason: `its results cannot be read: ${where}${e.message}`, tests: [] };
+    }
   });
 
   return {
@@ -92,8 +107,8 @@ export function loadNightRecord(dir: string): NightRecord {
     build: {
       xenTree: identities.xen ?? null,
       linuxTree: identities.linux ?? null,
-      xenVersion: rebootEnd?.fields.get('xen_version') ?? null,
-      xenBuildId: rebootEnd?.fields.get('xen_build_id') ?? null,
+      xenVersion: rebootEnd?.fields.get('xen_version') ?? running?.version ?? null,
+      xenBuildId: rebootEnd?.fields.get('xen_build_id') ?? running?.buildId ?? null,
       kernel: rebootEnd?.fields.get('kernel') ?? null,
     },
     steps,

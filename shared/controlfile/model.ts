@@ -53,6 +53,21 @@ export interface BuildRecipe {
   readonly install: Located<string>;
 }
 
+/** results_db: a postgres:// URL that parses, or an absolute path (of a SQLite file). */
+function validateResultsDb(v: string): string | undefined {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(v)?.[1]?.toLowerCase();
+  if (scheme === 'postgres' || scheme === 'postgresql') {
+    try {
+      new URL(v);
+      return undefined;
+    } catch {
+      return `${JSON.stringify(v.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@'))} is not a valid URL`;
+    }
+  }
+  if (scheme !== undefined) return `results are kept in SQLite or PostgreSQL, not ${scheme}`;
+  return v.startsWith('/') ? undefined : `${JSON.stringify(v)} is not an absolute path`;
+}
+
 export interface Preferences extends Location {
   readonly xenTree: TreeLocation;
   readonly linuxTree?: TreeLocation;
@@ -65,6 +80,10 @@ export interface Preferences extends Location {
   readonly rebootCommand: Located<string>;
   readonly schedule?: Located<string>;
   readonly scheduleTimezone?: Located<string>;
+  /** Where nights are stored (a SQLite file or a postgres:// URL); absent: the agent's default. */
+  readonly resultsDb?: Located<string>;
+  /** A shell command run after each night's report is written. */
+  readonly reportCommand?: Located<string>;
 }
 
 export interface TestSpec extends Location {
@@ -410,6 +429,8 @@ class Interpreter {
     const rebootCommand = this.command(s, 'reboot_command', DEFAULT_REBOOT_COMMAND);
     const schedule = this.checked(s, 'schedule', validateSchedule, SCHEDULE_HINT);
     const scheduleTimezone = this.checked(s, 'schedule_timezone', validateTimezone, 'use an IANA name such as Europe/London or UTC');
+    const resultsDb = this.checked(s, 'results_db', validateResultsDb, 'write an absolute path of a SQLite file, or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE');
+    const reportCommand = this.singleLine(s, 'report_command');
     if (!xenTree || !sharedDir || (linux && linux.value !== '' && !linuxTree)) return undefined;
     return {
       xenTree,
@@ -423,6 +444,8 @@ class Interpreter {
       rebootCommand,
       ...(schedule ? { schedule } : {}),
       ...(scheduleTimezone ? { scheduleTimezone } : {}),
+      ...(resultsDb ? { resultsDb } : {}),
+      ...(reportCommand && reportCommand.value !== '' ? { reportCommand: { value: reportCommand.value, ...this.where(reportCommand) } } : {}),
       ...this.where(s.at),
     };
   }

@@ -34,6 +34,8 @@ export const PREFERENCE_KEYS: readonly KeySpec[] = [
   { key: 'reboot_command', required: false, doc: 'how to reboot into the new build (default: systemctl reboot)' },
   { key: 'schedule', required: false, doc: 'when `xentest schedule` starts a night: a cron expression, e.g. 0 2 * * * for 02:00' },
   { key: 'schedule_timezone', required: false, doc: "the time zone of schedule, e.g. Europe/London (default: the machine's)" },
+  { key: 'results_db', required: false, doc: "the results database each night is stored in: a SQLite file (absolute path) or postgres://USER@HOST[:PORT]/DATABASE (default: XENTEST_DB, else <state dir>/results.db)" },
+  { key: 'report_command', required: false, doc: 'run after each night\'s report is written, e.g. to mail it: mail -s "$XENTEST_REPORT_SUBJECT" you@example.org < "$XENTEST_REPORT_TEXT"' },
 ];
 
 export const TEST_KEYS: readonly KeySpec[] = [

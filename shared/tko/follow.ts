@@ -1,8 +1,10 @@
 /**
- * Parsing a status.log while it is being written (the night's own, on dom0's
- * local disk): the file is watched with chokidar (inotify), and whatever was
- * appended since the last look is fed to a StatusLogParser, so each test is
- * reported as soon as its last line is on disk. This is what the reference's
+ * Parsing a status.log while it is being written: the file is watched with
+ * chokidar (inotify; or polling, with pollMs, for a file on NFS such as a
+ * domain's log in the shared directory, whose writer is another machine),
+ * and whatever was appended since the last look is fed to a
+ * StatusLogParser, so each test is reported as soon as its last line is on
+ * disk. This is what the reference's
  * continuous parsing in autoserv does with its parser library.
  *
  * - The file may not exist yet: the follower waits for it.
@@ -35,6 +37,13 @@ export interface FollowOptions extends Omit<StatusLogParserOptions, 'summaryOnly
   onReset?: (why: 'truncated' | 'replaced') => void;
   /** Reading or parsing failed; no more tests will be reported. */
   onError?: (error: Error) => void;
+  /**
+   * Look at the file every `pollMs` instead of waiting for inotify: for a
+   * file on NFS, where inotify never hears of what another machine writes.
+   */
+  pollMs?: number;
+  /** A read error to wait out (a shared mount away for a moment) rather than stop at. */
+  isTransient?: (error: NodeJS.ErrnoException) => boolean;
 }
 
 export interface StatusLogFollower {
@@ -56,7 +65,7 @@ const READ_BYTES = 1 << 16;
 const RECHECK_MS = [100, 1100];
 
 export function followStatusLog(file: string, options: FollowOptions = {}): StatusLogFollower {
-  const { onTest, onReset, onError, ...parserOptions } = options;
+  const { onTest, onReset, onError, pollMs, isTransient, ...parserOptions } = options;
   const newParser = (): StatusLogParser => new StatusLogParser({ ...parserOptions, file });
 
   let parser = newParser();
@@ -95,6 +104,7 @@ export function followStatusLog(file: string, options: FollowOptions = {}): Stat
       handle = await fsp.open(file, 'r');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // not there (yet, or for now)
+      if (isTransient?.(e as NodeJS.ErrnoException)) return; // looked at again at the next change or poll
       throw e;
     }
     try {
@@ -142,7 +152,11 @@ export function followStatusLog(file: string, options: FollowOptions = {}): Stat
     void pump();
   };
 
-  const watcher: FSWatcher = watch(file, { persistent: true, ignoreInitial: false });
+  const watcher: FSWatcher = watch(file, {
+    persistent: true,
+    ignoreInitial: false,
+    ...(pollMs !== undefined ? { usePolling: true, interval: pollMs, binaryInterval: pollMs } : {}),
+  });
   watcher.on('add', onChange);
   watcher.on('change', onChange);
   watcher.on('error', (e) => fail(e));

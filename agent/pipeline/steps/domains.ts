@@ -28,6 +28,7 @@ import { writeFileAtomic } from '../../../shared/atomic.js';
 import type { DomainSpec } from '../../../shared/controlfile/model.js';
 import { domainDir, isUnavailableError, type DomainDir } from '../../../shared/domaindir.js';
 import { describeResult, formatDuration, lastOutputLine, shellQuote } from '../../../shared/process/run.js';
+import { followStatusLog, type StatusLogFollower } from '../../../shared/tko/follow.js';
 import { parseXlInfo } from '../../xen/identity.js';
 import type { NightData } from '../journal.js';
 import type { Night } from '../night.js';
@@ -190,36 +191,14 @@ export function waitDomainsStep(night: Night): Step {
       const failed = night.journal.output<{ [n: string]: string }>('domains.start', 'failed');
       const since = Date.parse(night.journal.output<string>('domains.start', 'startedAt'));
       const pending = new Map(night.control.domains.filter((d) => !(d.name.value in failed)).map((d) => [d.name.value, d]));
-      const aborted: string[] = [];
-      const outages = new Map<string, number>();
-      let polledOnce = false;
       ctx.log(`waiting for ${[...pending.keys()].join(', ') || 'no domain'}`);
-      while (pending.size > 0) {
-        for (const [name, d] of pending) {
-          const dir = domainDir(sharedDir(night), name);
-          const look = lookAt(dir, sharedDir(night));
-          if (look.kind === 'listed') {
-            const outage = outages.get(name);
-            if (outage !== undefined) ctx.log(`${name}: ${dir.root} is back after ${formatDuration(Date.now() - outage)}`);
-            outages.delete(name);
-            if (!look.entries.includes(basename(dir.control))) {
-              pending.delete(name);
-              ctx.statusOnce('GOOD', `domain.${name}`, `finished its tests${runnerOutcome(dir)}`);
-              continue;
-            }
-          } else if (!outages.has(name)) {
-            outages.set(name, Date.now());
-            ctx.log(`${name}: ${look.why}; the shared directory may be briefly unavailable: still waiting (a missing directory is not a finished domain)`);
-          }
-          if (Date.now() > since + d.timeoutSeconds * 1000) {
-            pending.delete(name);
-            aborted.push(name);
-            ctx.statusOnce('ABORT', `domain.${name}`, whyNotFinished(d, dir, look, outages.get(name)));
-          }
-        }
-        if (!polledOnce) ctx.checkpoint('middle');
-        polledOnce = true;
-        if (pending.size > 0) await sleep(POLL_MS);
+      const followers = [...pending.keys()].map((name) => followDomainLog(night, name, ctx));
+      let aborted: string[];
+      try {
+        aborted = await waitForDomains(night, ctx, pending, since);
+      } finally {
+        // Progress only: the results are read from the collected files, whatever the followers saw.
+        await Promise.allSettled(followers.map((f) => f.close()));
       }
       return {
         status: aborted.length ? 'WARN' : 'GOOD',
@@ -228,6 +207,57 @@ export function waitDomainsStep(night: Night): Step {
       };
     },
   };
+}
+
+/** Polls until every pending domain has finished (its control copy gone) or passed its timeout; returns those that did not finish. */
+async function waitForDomains(night: Night, ctx: StepContext, pending: Map<string, DomainSpec>, since: number): Promise<string[]> {
+  const aborted: string[] = [];
+  const outages = new Map<string, number>();
+  let polledOnce = false;
+  while (pending.size > 0) {
+    for (const [name, d] of pending) {
+      const dir = domainDir(sharedDir(night), name);
+      const look = lookAt(dir, sharedDir(night));
+      if (look.kind === 'listed') {
+        const outage = outages.get(name);
+        if (outage !== undefined) ctx.log(`${name}: ${dir.root} is back after ${formatDuration(Date.now() - outage)}`);
+        outages.delete(name);
+        if (!look.entries.includes(basename(dir.control))) {
+          pending.delete(name);
+          ctx.statusOnce('GOOD', `domain.${name}`, `finished its tests${runnerOutcome(dir)}`);
+          continue;
+        }
+      } else if (!outages.has(name)) {
+        outages.set(name, Date.now());
+        ctx.log(`${name}: ${look.why}; the shared directory may be briefly unavailable: still waiting (a missing directory is not a finished domain)`);
+      }
+      if (Date.now() > since + d.timeoutSeconds * 1000) {
+        pending.delete(name);
+        aborted.push(name);
+        ctx.statusOnce('ABORT', `domain.${name}`, whyNotFinished(d, dir, look, outages.get(name)));
+      }
+    }
+    if (!polledOnce) ctx.checkpoint('middle');
+    polledOnce = true;
+    if (pending.size > 0) await sleep(POLL_MS);
+  }
+  return aborted;
+}
+
+/**
+ * Each test of a domain as it ends, parsed from the domain's status.log
+ * while its runner writes it (polled: it is on NFS): "vm1: sieve GOOD".
+ */
+function followDomainLog(night: Night, name: string, ctx: StepContext): StatusLogFollower {
+  return followStatusLog(join(domainDir(sharedDir(night), name).results, 'status.log'), {
+    pollMs: POLL_MS,
+    isTransient: isUnavailableError,
+    onTest: (t) => {
+      if (t.testname === 'SERVER_JOB' || /^CLIENT_JOB\.\d+$/.test(t.testname)) return;
+      ctx.log(`${name}: ${t.testname} ${t.status}${t.reason ? `: ${t.reason.split('\n')[0]}` : ''}`);
+    },
+    onError: (e) => ctx.log(`${name}: its status.log can no longer be followed (${e.message}); its results are read when they are collected`),
+  });
 }
 
 /**

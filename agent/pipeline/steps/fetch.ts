@@ -49,7 +49,8 @@ export function fetchStep(night: Night): Step {
           return {
             status: 'GOOD',
             reason,
-            outputs: { unchanged: true, identities },
+            // Tonight tests what the last good night booted: its hypervisor is tonight's build.
+            outputs: { unchanged: true, identities, running: { version: last.xen.version, buildId: last.xen.buildId ?? null, night: last.night } },
             skip: { steps: skipped, reason: `${reason}: nothing to build` },
           };
         }
