@@ -196,9 +196,14 @@ describe('a night with guests on the simulated Xen host', function () {
   });
 
   it("dom0 tells each domain's tests as they end, parsing the domain's status.log while its runner writes it", async () => {
+    // vm1's second test runs until the test lets it end (for a minute at most).
+    const gate = join(marks, 'let-slow-end');
     const lab = newLab({
       guests: ['vm1'],
-      tests: { quick: testSection('echo quick'), slow: testSection('sleep 4; echo "slow: too slow" >&2; exit 2') },
+      tests: {
+        quick: testSection('echo quick'),
+        slow: testSection(`for i in $(seq 600); do [ -e ${gate} ] && break; sleep 0.1; done; echo "slow: too slow" >&2; exit 2`),
+      },
       domainTests: { simhost: ['quick'], vm1: ['quick', 'slow'] },
     });
     const running = lab.night();
@@ -208,6 +213,7 @@ describe('a night with guests on the simulated Xen host', function () {
     const now = readFileSync(log, 'utf8');
     expect(now).to.match(/^START\tslow\tslow\t/m);
     expect(now).to.not.match(/^END [A-Z]+\tslow\t/m);
+    writeFileSync(gate, '');
     await running;
     expect(lab.sim.resumeLog(1)).to.match(/\[domains\.wait\] vm1: slow FAIL: run_command exited with status 2 after .*: slow: too slow$/m);
     expect(lab.sim.resumeLog(1)).to.match(/\[domains\.wait\] simhost: quick GOOD/);

@@ -46,6 +46,25 @@ describe('tko follow: a status.log still being written', function () {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('polling (pollMs, for NFS): a log whose directory is made after the follow began, each test told while the log is written', async function () {
+    const file = path.join(dir, 'vm1', 'results', 'status.log');
+    const seen: string[] = [];
+    const follower = followStatusLog(file, { pollMs: 50, serverJobStatus: 'GOOD', onTest: (t) => seen.push(`${t.testname} ${t.status}`) });
+    await follower.ready;
+    await sleep(120);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, 'START\tquick\tquick\ttimestamp=1\t\nEND GOOD\tquick\tquick\ttimestamp=2\tok\n');
+    await until(() => seen.length === 1, 'the first test');
+    expect(seen).to.deep.equal(['quick GOOD']);
+    fs.appendFileSync(file, 'START\tslow\tslow\ttimestamp=3\t\n');
+    await sleep(150);
+    expect(seen).to.deep.equal(['quick GOOD']);
+    fs.appendFileSync(file, 'END FAIL\tslow\tslow\ttimestamp=4\ttoo slow\n');
+    await until(() => seen.length === 2, 'the second test');
+    expect(names(await follower.close())).to.deep.equal(['SERVER_JOB GOOD']);
+    expect(seen).to.deep.equal(['quick GOOD', 'slow FAIL', 'SERVER_JOB GOOD']);
+  });
+
   it('reports each test once its last line is on disk, even a line written in pieces, and close() finishes the job', async function () {
     const file = path.join(dir, 'status.log');
     fs.writeFileSync(file, 'START\t----\t----\ttimestamp=1\t\n');

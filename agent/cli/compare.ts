@@ -10,8 +10,8 @@
  * opened or reached.
  */
 import { parseArgs } from 'node:util';
-import { COMPARE_CLASSES, CompareError, compareNight, type CompareClass, type ComparedTest, type Comparison } from '../results/compare.js';
-import type { GoneTest, NightRow } from '../results/db/store.js';
+import { COMPARE_CLASSES, CompareError, compareNight, type CompareClass, type CompareOptions, type ComparedTest, type Comparison } from '../results/compare.js';
+import type { GoneTest, NightRow, ResultsDb } from '../results/db/store.js';
 import { CLASS_TITLES, classDetail, goneDetail, otherDomainNote } from '../results/explain.js';
 import { withResultsDb } from './db.js';
 import { EXIT_USAGE } from './usage.js';
@@ -96,6 +96,19 @@ export function comparisonJson(c: Comparison): object {
   };
 }
 
+/** The comparison a command line asked for, or, for a night that is not there, the message said and EXIT_USAGE. */
+export async function compareOrSay(db: ResultsDb, command: string, options: CompareOptions): Promise<Comparison | number> {
+  try {
+    return await compareNight(db, options);
+  } catch (e) {
+    if (e instanceof CompareError) {
+      process.stderr.write(`xentest: ${command}: ${e.message}\n  hint: ${e.hint}\n`);
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+}
+
 export async function compareCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -113,20 +126,12 @@ export async function compareCommand(argv: string[]): Promise<number> {
     return EXIT_USAGE;
   }
   return withResultsDb(values.db, { create: false }, async (db) => {
-    let c: Comparison;
-    try {
-      c = await compareNight(db, {
-        ...(positionals[0] !== undefined ? { night: positionals[0] } : {}),
-        ...(values.base !== undefined ? { base: values.base } : {}),
-        ...(values.machine !== undefined ? { machine: values.machine } : {}),
-      });
-    } catch (e) {
-      if (e instanceof CompareError) {
-        process.stderr.write(`xentest: compare: ${e.message}\n  hint: ${e.hint}\n`);
-        return EXIT_USAGE;
-      }
-      throw e;
-    }
+    const c = await compareOrSay(db, 'compare', {
+      ...(positionals[0] !== undefined ? { night: positionals[0] } : {}),
+      ...(values.base !== undefined ? { base: values.base } : {}),
+      ...(values.machine !== undefined ? { machine: values.machine } : {}),
+    });
+    if (typeof c === 'number') return c;
     process.stdout.write(values.json ? JSON.stringify(comparisonJson(c), null, 2) + '\n' : formatComparison(c));
     return c.counts.regression > 0 ? 1 : 0;
   });

@@ -19,14 +19,15 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CompareError, compareNight } from '../results/compare.js';
+import { CompareError } from '../results/compare.js';
 import { BadDbLocation, ResultsDbError } from '../results/db/errors.js';
 import { openResultsDb, resolveDbLocation } from '../results/db/open.js';
 import { loadNightRecord } from '../results/load.js';
 import type { NightRecord } from '../results/record.js';
 import { HISTORY_NIGHTS, makeReport, reportPaths, reportSources, writeReportFiles, type ReportSources } from '../results/report/make.js';
+import { compareOrSay } from './compare.js';
 import { withResultsDb } from './db.js';
-import { EXIT_USAGE, UsageError } from './usage.js';
+import { UsageError } from './usage.js';
 
 export const REPORT_USAGE = 'usage: xentest report [NIGHT | NIGHT_DIR] [--db URL|FILE] [--machine M] [--base NIGHT] [--nights N] [--out FILE] [--text]';
 
@@ -93,20 +94,12 @@ async function fromDirectory(dir: string, args: ReportArgs): Promise<number> {
 /** A night of the database (the newest by default). */
 function fromDatabase(night: string | undefined, args: ReportArgs): Promise<number> {
   return withResultsDb(args.db, { create: false }, async (db) => {
-    let comparison;
-    try {
-      comparison = await compareNight(db, {
-        ...(night !== undefined ? { night } : {}),
-        ...(args.machine !== undefined ? { machine: args.machine } : {}),
-        ...(args.base !== undefined ? { base: args.base } : {}),
-      });
-    } catch (e) {
-      if (e instanceof CompareError) {
-        process.stderr.write(`xentest: report: ${e.message}\n  hint: ${e.hint}\n`);
-        return EXIT_USAGE;
-      }
-      throw e;
-    }
+    const comparison = await compareOrSay(db, 'report', {
+      ...(night !== undefined ? { night } : {}),
+      ...(args.machine !== undefined ? { machine: args.machine } : {}),
+      ...(args.base !== undefined ? { base: args.base } : {}),
+    });
+    if (typeof comparison === 'number') return comparison;
     const dir = comparison.night.dir;
     if (!isNightDir(dir)) {
       process.stderr.write(

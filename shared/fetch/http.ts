@@ -173,9 +173,14 @@ async function receiveBody(url: string, res: http.IncomingMessage, req: Download
       callback(null, chunk);
     },
   });
+  const file = createWriteStream(req.tmpFile, { flags: 'wx', mode: 0o644 });
   try {
-    await pipeline(res, meter, createWriteStream(req.tmpFile, { flags: 'wx', mode: 0o644 }));
+    await pipeline(res, meter, file);
   } catch (error) {
+    // The file is opened asynchronously: a body that fails at once can fail before it is, and the
+    // stream then creates it on its way to closing. Wait for that, so that the caller's clean-up
+    // finds the file there to remove, not appearing after.
+    if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
     rethrowIfAborted(req.signal);
     if (error instanceof FetchError) throw error;
     const syscall = (error as { syscall?: unknown }).syscall;

@@ -1,11 +1,11 @@
 /**
  * Parsing a status.log while it is being written: the file is watched with
- * chokidar (inotify; or polling, with pollMs, for a file on NFS such as a
- * domain's log in the shared directory, whose writer is another machine),
- * and whatever was appended since the last look is fed to a
+ * chokidar (inotify), or with pollMs looked at on a timer (a file on NFS,
+ * such as a domain's log in the shared directory, written by another
+ * machine), and whatever was appended since the last look is fed to a
  * StatusLogParser, so each test is reported as soon as its last line is on
- * disk. This is what the reference's
- * continuous parsing in autoserv does with its parser library.
+ * disk. This is what the reference's continuous parsing in autoserv does
+ * with its parser library.
  *
  * - The file may not exist yet: the follower waits for it.
  * - If it shrinks (truncated) or is replaced by another file (a new inode,
@@ -39,7 +39,8 @@ export interface FollowOptions extends Omit<StatusLogParserOptions, 'summaryOnly
   onError?: (error: Error) => void;
   /**
    * Look at the file every `pollMs` instead of waiting for inotify: for a
-   * file on NFS, where inotify never hears of what another machine writes.
+   * file on NFS, where inotify never hears of what another machine writes
+   * (the file, and the directories above it, may appear at any time).
    */
   pollMs?: number;
   /** A read error to wait out (a shared mount away for a moment) rather than stop at. */
@@ -152,20 +153,27 @@ export function followStatusLog(file: string, options: FollowOptions = {}): Stat
     void pump();
   };
 
-  const watcher: FSWatcher = watch(file, {
-    persistent: true,
-    ignoreInitial: false,
-    ...(pollMs !== undefined ? { usePolling: true, interval: pollMs, binaryInterval: pollMs } : {}),
-  });
-  watcher.on('add', onChange);
-  watcher.on('change', onChange);
-  watcher.on('error', (e) => fail(e));
-
-  const ready = new Promise<void>((resolve) => {
-    watcher.once('ready', () => {
-      void pump().then(resolve);
+  // Polling: the file is looked at every pollMs by a timer of our own. chokidar's polling mode does not
+  // serve here: it never reports a file whose directory did not exist when the watch began, and a
+  // domain's results directory is made by its runner after dom0 starts following it.
+  let watcher: FSWatcher | undefined;
+  let poller: NodeJS.Timeout | undefined;
+  let ready: Promise<void>;
+  if (pollMs !== undefined) {
+    poller = setInterval(() => void pump(), pollMs);
+    ready = pump();
+  } else {
+    const w = watch(file, { persistent: true, ignoreInitial: false });
+    watcher = w;
+    w.on('add', onChange);
+    w.on('change', onChange);
+    w.on('error', (e) => fail(e));
+    ready = new Promise<void>((resolve) => {
+      w.once('ready', () => {
+        void pump().then(resolve);
+      });
     });
-  });
+  }
 
   return {
     ready,
@@ -176,7 +184,8 @@ export function followStatusLog(file: string, options: FollowOptions = {}): Stat
       for (const t of rechecks) clearTimeout(t);
       rechecks = [];
       await ready;
-      await watcher.close();
+      if (poller !== undefined) clearInterval(poller);
+      await watcher?.close();
       // What was appended after the last event.
       while (pumping !== undefined) await pumping;
       await pump();

@@ -87,15 +87,8 @@ export interface ReportCounts {
   skip: number;
 }
 
-export interface ReportData {
-  machine: string;
-  night: string;
-  dir: string;
-  started: string;
-  finished: string | null;
-  status: JobStatus | null;
-  reason: string;
-  build: NightRecord['build'];
+/** The night's own fields, as its record has them. */
+export interface ReportData extends Pick<NightRecord, 'machine' | 'night' | 'dir' | 'started' | 'finished' | 'status' | 'reason' | 'build'> {
   verdict: ReportVerdict;
   counts: ReportCounts;
   /** Counts by comparison class (TKO's job-level entries left out); null without a comparison. */
