@@ -11,13 +11,14 @@ const HEIGHT = 220;
 const M = { top: 14, right: 14, bottom: 40, left: 52 };
 export const COLOURS = { pass: '#2e7d32', fail: '#c62828', skip: '#9e9e9e', night: '#1565c0', tests: '#ef6c00' };
 
-/** A round step for an axis from 0 to max, about `ticks` of them. */
-function niceStep(max: number, ticks = 4): number {
+/** A round step for an axis from 0 to max, about `ticks` of them; whole numbers for counts. */
+function niceStep(max: number, whole: boolean, ticks = 4): number {
   if (max <= 0) return 1;
   const raw = max / ticks;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const f = raw / mag;
-  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+  const step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+  return whole ? Math.max(1, Math.round(step)) : step;
 }
 
 function fmt(n: number): string {
@@ -41,16 +42,17 @@ interface Frame {
   band: number;
   y: (v: number) => number;
   max: number;
+  step: number;
 }
 
-function frame(n: number, max: number): Frame {
-  const step = niceStep(max);
+function frame(n: number, max: number, whole: boolean): Frame {
+  const step = niceStep(max, whole);
   const top = Math.max(step, Math.ceil(max / step) * step);
   const x0 = M.left;
   const x1 = WIDTH - M.right;
   const y0 = HEIGHT - M.bottom;
   const y1 = M.top;
-  return { x0, x1, y0, y1, band: (x1 - x0) / Math.max(1, n), y: (v) => y0 - (v / top) * (y0 - y1), max: top };
+  return { x0, x1, y0, y1, band: (x1 - x0) / Math.max(1, n), y: (v) => y0 - (v / top) * (y0 - y1), max: top, step };
 }
 
 /** Bars fill most of their band, but a few nights do not make slabs. */
@@ -60,8 +62,7 @@ function barWidth(f: Frame): number {
 
 function axes(f: Frame, rows: readonly NightHistoryRow[], unit: string): string {
   const out: string[] = [];
-  const step = niceStep(f.max);
-  for (let v = 0; v <= f.max + 1e-9; v += step) {
+  for (let v = 0; v <= f.max + 1e-9; v += f.step) {
     const y = f.y(v).toFixed(1);
     out.push(`<line x1="${f.x0}" x2="${f.x1}" y1="${y}" y2="${y}" stroke="#e0e0e0"/>`);
     out.push(`<text x="${f.x0 - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" class="tick">${fmt(v)}</text>`);
@@ -99,7 +100,7 @@ function svg(id: string, title: string, body: string): string {
 /** Tests passed, failed and skipped, night by night: one stacked bar each, tonight's outlined. */
 export function passFailChart(rows: readonly NightHistoryRow[]): string {
   const max = Math.max(1, ...rows.map((r) => r.passed + r.failed + r.skipped));
-  const f = frame(rows.length, max);
+  const f = frame(rows.length, max, true);
   const bars: string[] = [];
   rows.forEach((r, i) => {
     const w = barWidth(f);
@@ -144,7 +145,7 @@ export function durationChart(rows: readonly NightHistoryRow[]): string {
   });
   const tests = rows.map((r) => r.testSeconds / unit.seconds);
   const max = Math.max(1e-9, ...nights.map((n) => n ?? 0), ...tests);
-  const f = frame(rows.length, max);
+  const f = frame(rows.length, max, false);
   const short = unit.name === 'seconds' ? 's' : unit.name === 'minutes' ? 'min' : 'h';
   const marks: string[] = [];
   rows.forEach((r, i) => {

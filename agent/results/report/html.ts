@@ -91,10 +91,13 @@ function failure(f: ReportFailure): string {
 function refs(title: string, id: string, list: ReportTestRef[] | Array<{ domain: string; name: string; detail: string }>): string {
   if (list.length === 0) return '';
   const withDetail = list.some((r) => r.detail !== '');
+  const withStatus = list.some((r) => 'status' in r);
   const rows = list.map(
-    (r) => `<tr><td>${h(r.domain)}</td><td>${h(r.name)}</td><td>${'status' in r ? status(r.status) : ''}</td>${withDetail ? `<td>${h(r.detail)}</td>` : ''}</tr>`,
+    (r) =>
+      `<tr><td>${h(r.domain)}</td><td>${h(r.name)}</td>${withStatus ? `<td>${'status' in r ? status(r.status) : ''}</td>` : ''}` +
+      `${withDetail ? `<td>${h(r.detail)}</td>` : ''}</tr>`,
   );
-  const head = `<tr><th>domain</th><th>test</th><th>status</th>${withDetail ? '<th></th>' : ''}</tr>`;
+  const head = `<tr><th>domain</th><th>test</th>${withStatus ? '<th>status</th>' : ''}${withDetail ? '<th></th>' : ''}</tr>`;
   return `<h3 id="${id}">${h(title)} (${list.length})</h3><table class="changes"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
