@@ -9,11 +9,12 @@
  */
 import { expect } from 'chai';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NightData } from '../agent/pipeline/journal.js';
 import { setUpDemo, type DemoNight } from '../scripts/simhost/demo.js';
+import { NightLab, TarballServer } from '../scripts/simhost/lab.js';
 import { launchChromium } from './support/browser.js';
 import { REPO_ROOT, XENTEST_BIN } from './support/cli.js';
 
@@ -179,5 +180,42 @@ describe('the morning report after nights on the simulated Xen host', function (
     // The guest's image was never asked for.
     expect(demo.server.requests.map((q) => q.path)).to.not.include('/leak.png');
     expect(existsSync(page0)).to.equal(true);
+  });
+});
+
+describe('a night whose results database cannot be used', function () {
+  this.timeout(120_000);
+  let root: string;
+
+  before(() => {
+    root = mkdtempSync(join(tmpdir(), 'xentest-night-nodb-'));
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('loses nothing: results.store is a WARN that says how to store it later, the report is made from the files, the outcome stands', async () => {
+    mkdirSync(join(root, 'www'));
+    const server = new TarballServer(join(root, 'www'));
+    await server.start();
+    const lab = new NightLab(join(root, 'lab'), server, { preferences: { results_db: join(root, 'no', 'such', 'dir', 'results.db') } });
+    try {
+      const { dir } = await lab.night();
+      const j = journalOf(dir);
+      expect(j.outcome?.status).to.equal('GOOD');
+      const store = j.steps.find((s) => s.name === 'results.store');
+      expect(store?.status).to.equal('WARN');
+      expect(store?.reason).to.include('not stored in the results database').and.include(`"xentest db ingest ${dir}" stores them later`);
+      expect(stepState(dir, 'results.report')).to.equal('done/GOOD');
+      const text = readFileSync(join(dir, 'report.txt'), 'utf8');
+      expect(text.split('\n')[0]).to.match(/: PASS: all 1 test passed$/);
+      expect(text).to.include('not compared with earlier nights: the night could not be stored in the results database');
+      // And later, when the database is there, the files store the night whole.
+      const db = join(root, 'later.db');
+      const r = spawnSync(process.execPath, [XENTEST_BIN, 'db', 'ingest', '--db', db, dir], { cwd: REPO_ROOT, encoding: 'utf8' });
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stdout).to.include('1 domain, 2 tests');
+    } finally {
+      await lab.close();
+      await server.stop();
+    }
   });
 });

@@ -8,8 +8,8 @@
  * files alone.
  */
 import { join } from 'node:path';
-import { ResultsDbError } from '../../results/db/errors.js';
-import { openResultsDb, resolveDbLocation, describeDbLocation } from '../../results/db/open.js';
+import { BadDbLocation, ResultsDbError } from '../../results/db/errors.js';
+import { describeDbLocation, openResultsDb, resolveDbLocation, type DbLocation } from '../../results/db/open.js';
 import { InvalidNightRecord } from '../../results/db/store.js';
 import { CompareError } from '../../results/compare.js';
 import { loadNightRecord } from '../../results/load.js';
@@ -21,12 +21,13 @@ import type { Step, StepResult } from '../runner.js';
 
 const REPORT_COMMAND_TIMEOUT_MS = 5 * 60_000;
 
-function dbLocation(night: Night) {
+/** results_db, else XENTEST_DB, else the state directory's. */
+function dbLocation(night: Night): DbLocation {
   return resolveDbLocation(night.control.preferences.resultsDb?.value, night.env);
 }
 
 function why(e: unknown): string {
-  if (e instanceof ResultsDbError) return `${e.message} (${e.hint})`;
+  if (e instanceof ResultsDbError || e instanceof BadDbLocation) return `${e.message} (${e.hint})`;
   if (e instanceof InvalidNightRecord || e instanceof CompareError) return e.message;
   throw e;
 }
@@ -35,12 +36,13 @@ export function storeResultsStep(night: Night): Step {
   return {
     name: 'results.store',
     async run(ctx): Promise<StepResult> {
-      const loc = dbLocation(night);
-      const where = describeDbLocation(loc);
       const record = loadNightRecord(night.dir);
       ctx.checkpoint('middle');
+      let where = 'the results database';
       let db;
       try {
+        const loc = dbLocation(night);
+        where = describeDbLocation(loc);
         db = await openResultsDb(loc, { create: true, env: night.env });
         const r = await db.ingest(record);
         return { status: 'GOOD', reason: `${r.tests} tests of ${r.domains} domains in ${where}`, outputs: { db: where } };
