@@ -63,7 +63,7 @@ describe('the Xentest model', () => {
     });
     expect(control?.preferences.sharedDir.value).to.equal('/xentest/shared/');
     const t = control?.tests.get('t');
-    expect(t?.source.value).to.deep.equal({ kind: 'tarball', url: 'file:///srv/t.tar.xz', compression: 'xz', sha256: 'ab'.repeat(32) });
+    expect(t?.source?.value).to.deep.equal({ kind: 'tarball', url: 'file:///srv/t.tar.xz', compression: 'xz', sha256: 'ab'.repeat(32) });
     expect(t?.testDir.value).to.equal('t');
     expect(t?.runCommand.value).to.equal('./run\n--verbose');
     expect(t?.timeoutSeconds).to.equal(3 * 3600);

@@ -22,6 +22,7 @@
  * FAIL from run_command's exit status and what the test is expected to do
  * in this domain (see expectedOutcome).
  */
+import { fileURLToPath } from 'node:url';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { DomainSpec, DomainTest } from '../../shared/controlfile/model.js';
@@ -136,7 +137,7 @@ async function runTest(t: DomainTest, name: string, position: string, d: DomainR
     let pgid: number | undefined;
     const r = await runCommand(command, {
       cwd,
-      env: { ...d.env, XENTEST_TEST: test.name, XENTEST_TEMPDIR: tempdir, XENTEST_RESULTS: resultDir, XENTEST_HOSTNAME: d.hostname },
+      env: { ...d.env, PATH: ownCommandsFirst(tempdir, d.env.PATH), XENTEST_TEST: test.name, XENTEST_TEMPDIR: tempdir, XENTEST_RESULTS: resultDir, XENTEST_HOSTNAME: d.hostname },
       timeoutMs: test.timeoutSeconds * 1000,
       logFile,
       onSpawn: (pid) => {
@@ -226,7 +227,8 @@ function round(n: number): number {
 }
 
 function describeSource(test: DomainTest['test']): string {
-  const s = test.source.value;
+  const s = test.source?.value;
+  if (!s) return 'installed';
   return s.kind === 'directory' ? s.path : s.url;
 }
 
@@ -237,6 +239,13 @@ async function fetchAndPlace(
   tempdir: string,
   note: (line: string) => void,
 ): Promise<{ cwd: string; identity: string }> {
+  if (!test.source) {
+    // A test of what the domain has installed: nothing to fetch, it runs in test_dir (made if missing).
+    const cwd = join(tempdir, test.testDir.value);
+    fs.mkdirSync(cwd, { recursive: true });
+    note(`nothing to fetch: runs installed tools in ${cwd}`);
+    return { cwd, identity: `installed: ${test.runCommand.value}` };
+  }
   const source = test.source.value;
   const work = join(tempdir, WORK_DIR_NAME);
   const options = { cacheDir: join(work, 'cache'), log: note };
@@ -279,4 +288,37 @@ function isDirectory(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** This installation's commands, by the names a test calls them (bin/xenfc.js as xenfc). */
+const OWN_COMMANDS: ReadonlyArray<[string, string]> = [
+  ['xentest', 'xentest.js'],
+  ['xenfc', 'xenfc.js'],
+];
+
+/**
+ * PATH for a test, with this installation's own commands first, whatever
+ * PATH the runner was started with: a test section runs `xenfc` or
+ * `xentest balloon` from the same xentest as the runner. They are links in
+ * the runner's directory in the tempdir.
+ */
+function ownCommandsFirst(tempdir: string, path: string | undefined): string {
+  const dir = join(tempdir, WORK_DIR_NAME, 'bin');
+  fs.mkdirSync(dir, { recursive: true });
+  const pkgBin = fileURLToPath(new URL('../../../bin/', import.meta.url));
+  for (const [name, file] of OWN_COMMANDS) {
+    const link = join(dir, name);
+    const target = join(pkgBin, file);
+    let current: string | null = null;
+    try {
+      current = fs.readlinkSync(link);
+    } catch {
+      current = null;
+    }
+    if (current !== target) {
+      fs.rmSync(link, { force: true });
+      fs.symlinkSync(target, link);
+    }
+  }
+  return path ? `${dir}:${path}` : dir;
 }

@@ -89,7 +89,8 @@ export interface Preferences extends Location {
 export interface TestSpec extends Location {
   /** The section name, e.g. "LTP". */
   readonly name: string;
-  readonly source: Located<Source>;
+  /** Absent: nothing to fetch, the test runs what the domain has installed (xenfc, xentest balloon). */
+  readonly source?: Located<Source>;
   /** Relative to the domain's tempdir, normalised, never escaping it. */
   readonly testDir: Located<string>;
   readonly buildCommand?: Located<string>;
@@ -528,15 +529,24 @@ class Interpreter {
 
   private readTest(s: SectionValues): TestSpec | undefined {
     this.unknownKeys(s, TEST_KEYS);
-    const url = this.required(s, 'source_url', 'the URL of a tarball, a git URL or a directory');
+    // No source_url (or an empty one): a test of what the domain has installed, run in test_dir (default: the tempdir).
+    const url = this.singleLine(s, 'source_url');
+    const fetched = url !== undefined && url.value !== '';
     let source: Located<Source> | undefined;
-    if (url) {
+    if (url && fetched) {
       const parsed = parseSource(url.value);
       if (parsed.ok) source = { value: parsed.source, ...this.where(url) };
       else this.problems.error(url, `[${s.name}] source_url: ${parsed.reason}`, parsed.hint);
     }
-    const dir = this.required(s, 'test_dir', 'the directory the source unpacks into (. for its top)');
-    const testDir = dir ? this.insideTempdir(s, dir) : undefined;
+    const dir = fetched ? this.required(s, 'test_dir', 'the directory the source unpacks into (. for its top)') : this.singleLine(s, 'test_dir');
+    const testDir = dir && dir.value !== '' ? this.insideTempdir(s, dir) : fetched ? undefined : { value: '.', ...this.where(s.at) };
+    if (!fetched && dir && dir.value !== '') {
+      this.problems.warning(
+        url ?? s.at,
+        `[${s.name}] has no source_url: nothing is fetched, run_command runs what the domain has installed, in ${dir.value}`,
+        'add "source_url = ..." if the test comes from a tarball, git or a directory; leave test_dir out for a test of installed tools',
+      );
+    }
     const log = this.singleLine(s, 'log_dir');
     const logDir = log && log.value !== '' ? this.insideTempdir(s, log) : undefined;
     const run = s.values.get('run_command');
@@ -553,13 +563,13 @@ class Interpreter {
       this.problems.error(unprivileged, `[${s.name}] unprivileged = ${unprivileged.value} is neither pass nor fail`, 'write "unprivileged = fail" for a test that must fail in a domU, or leave it out');
     }
     const runCommand = command('run_command');
-    if (!source || !testDir || !runCommand || (log && log.value !== '' && !logDir)) return undefined;
+    if ((fetched && !source) || !testDir || !runCommand || (log && log.value !== '' && !logDir)) return undefined;
     const build = command('build_command');
     const install = command('install_command');
     return {
       name: s.name,
       ...this.where(s.at),
-      source,
+      ...(source ? { source } : {}),
       testDir,
       runCommand,
       ...(build ? { buildCommand: build } : {}),

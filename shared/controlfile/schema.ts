@@ -39,8 +39,8 @@ export const PREFERENCE_KEYS: readonly KeySpec[] = [
 ];
 
 export const TEST_KEYS: readonly KeySpec[] = [
-  { key: 'source_url', required: true, doc: 'where the test comes from: a tarball URL, a git URL with #ref, or a directory' },
-  { key: 'test_dir', required: true, doc: 'the directory the source unpacks into, relative to the domain tempdir' },
+  { key: 'source_url', required: false, doc: 'where the test comes from: a tarball URL, a git URL with #ref, or a directory; leave it out for a test of installed tools (xenfc, xentest balloon)' },
+  { key: 'test_dir', required: false, doc: 'the directory the source unpacks into, relative to the domain tempdir (required with source_url; without it, where the test runs, default the tempdir)' },
   { key: 'build_command', required: false, doc: 'shell command run in test_dir to build the test' },
   { key: 'install_command', required: false, doc: 'shell command run in test_dir after the build' },
   { key: 'run_command', required: true, doc: 'shell command run in test_dir to run the test; its exit status is the result' },
