@@ -1,6 +1,6 @@
 /**
  * `xentest demo`: the README's first command. A whole night on the simulated
- * host with dom0 and two guests, real make of the tree and of two suites
+ * host with dom0 and two guests, real make of the tree and of two suites (and xenfc)
  * served from 127.0.0.1, in under a minute, ending with a per-domain summary.
  */
 import { expect } from 'chai';
@@ -34,7 +34,7 @@ describe('xentest demo', function () {
       expect(out).to.match(new RegExp(`\\] ${step.replace('.', '\\.')}: GOOD`), step);
     }
     expect(out).to.match(/^night \d{8}T\d{6}Z: GOOD$/m);
-    for (const d of ['simhost', 'vm1', 'vm2']) expect(out).to.match(new RegExp(`^  ${d}: GOOD, 2 tests: 2 GOOD$`, 'm'));
+    for (const d of ['simhost', 'vm1', 'vm2']) expect(out).to.match(new RegExp(`^  ${d}: GOOD, 3 tests: 3 GOOD$`, 'm'));
     // In a guest, DOM0_SETTIME is refused: that is the expected result, and the summary says so.
     const settime = out.split('\n').filter((l) => /^ {4}settime /.test(l));
     expect(settime).to.have.length(3);
@@ -46,7 +46,7 @@ describe('xentest demo', function () {
     // And the morning report, with the night in the results database.
     expect(out).to.include(`morning report: ${join(results, 'report.html')}`);
     expect(readFileSync(join(results, 'report.html'), 'utf8')).to.include('data-verdict="PASS"');
-    expect(readFileSync(join(results, 'report.txt'), 'utf8').split('\n')[0]).to.match(/: PASS: all 6 tests passed$/);
+    expect(readFileSync(join(results, 'report.txt'), 'utf8').split('\n')[0]).to.match(/: PASS: all 9 tests passed$/);
     expect(existsSync(join(results, 'status.log'))).to.equal(true);
     expect(readdirSync(join(results, 'domains')).sort()).to.deep.equal(['simhost', 'vm1', 'vm2']);
     for (const d of ['simhost', 'vm1', 'vm2']) {
@@ -54,13 +54,22 @@ describe('xentest demo', function () {
       expect(readFileSync(join(results, 'domains', d, 'sieve/debug/build.log'), 'utf8')).to.match(/-o sieve sieve\.c/);
       expect(readFileSync(join(results, 'domains', d, 'sieve/logs/result.txt'), 'utf8')).to.match(/^primes below 1000000: 78498 \(expected 78498\)/);
     }
+    // xenfc ran in every domain against the simulated hypervisor: privileged in dom0, not in the guests, no FAIL, its seed first.
+    for (const [d, who] of [['simhost', 'as domain 0 (privileged)'], ['vm1', '(unprivileged)'], ['vm2', '(unprivileged)']] as const) {
+      const log = readFileSync(join(results, 'domains', d, 'xenfc/debug/run.log'), 'utf8');
+      expect(log.split('\n')[1], d).to.match(/^Seed: \d+$/);
+      expect(log).to.include(who);
+      expect(log).to.match(/^Summary: 200000 calls: \d+ passed, 0 failed, \d+ withheld/m);
+      expect(readFileSync(join(results, 'domains', d, 'status.log'), 'utf8')).to.match(/^\t*END GOOD\txenfc\txenfc\t/m);
+      expect(readFileSync(join(results, 'domains', d, 'xenfc/keyval'), 'utf8')).to.include('source=installed');
+    }
     // Guests ran unprivileged, dom0 privileged, as the keyvals record.
     expect(readFileSync(join(results, 'domains/vm2/settime/keyval'), 'utf8')).to.include('privileged=no').and.include('expected=fail');
     expect(readFileSync(join(results, 'domains/simhost/settime/keyval'), 'utf8')).to.include('privileged=yes');
     // The simulated machine was switched off at the end: no runner or guest is left.
     // The resume unit's output (the journal, on a real machine) ends with the same summary.
     const sim = SimHost.open(join(dir, 'machine'));
-    expect(sim.resumeLog(1)).to.match(/^ {2}vm1: GOOD, 2 tests: 2 GOOD$/m).and.include(`results: ${results}`);
+    expect(sim.resumeLog(1)).to.match(/^ {2}vm1: GOOD, 3 tests: 3 GOOD$/m).and.include(`results: ${results}`);
     const machine = sim.running();
     expect(machine.kind).to.equal('down');
     expect(machine.domains).to.have.length(0);

@@ -57,6 +57,12 @@ describe('scripts/install', function () {
     expect(direct.status, direct.out).to.equal(0);
     expect(direct.out).to.match(/^usage: xentest COMMAND/);
     expect(run(link, ['version']).out.trim()).to.equal(`xentest ${pkgVersion}`);
+    // xenfc beside it, runnable from the link.
+    const fc = path.join(root, 'usr/local/bin/xenfc');
+    expect(fs.readlinkSync(fc)).to.equal('../../../opt/xentest/bin/xenfc.js');
+    const fuzz = run(fc, ['--backend', 'sim', '-q', '-l', '1000', '-s', '1']);
+    expect(fuzz.status, fuzz.out).to.equal(0);
+    expect(fuzz.out).to.match(/^Seed: 1\n/);
 
     // The package: built code without the tests, production dependencies only.
     for (const f of ['bin/xentest.js', 'package.json', 'package-lock.json', 'dist/agent/cli/main.js', 'conf/example.cfg']) {

@@ -29,7 +29,7 @@ import { getVar, readEnvBlock, setVar, writeEnvBlockInPlace } from './grubenv.js
 import { parseGrubCfg, resolveEntry, type MenuNode, type ParsedGrubCfg } from './grubmenu.js';
 import { hostPath, readMachine, type SimLayout } from './layout.js';
 import { killProcessTree, processAlive, processStartTime } from './procs.js';
-import { DOM0_NAME, killRunner, startRunner } from './runners.js';
+import { DOM0_NAME, killRunner, startRunner, writeSysHypervisor } from './runners.js';
 import type {
   BootAttempt,
   BootRecord,
@@ -492,8 +492,11 @@ export function bootMachine(layout: SimLayout, record: BootRecord): void {
     if (grub.loaded.kind === 'xen') {
       fs.mkdirSync(path.dirname(layout.xenCapabilities), { recursive: true });
       writeFileReplacing(layout.xenCapabilities, 'control_d\n');
+      const h = grub.loaded.hypervisor;
+      if (h) writeSysHypervisor(layout.root, h);
     } else {
       fs.rmSync(path.dirname(layout.xenCapabilities), { recursive: true, force: true });
+      fs.rmSync(path.join(layout.root, 'sys/hypervisor'), { recursive: true, force: true });
     }
   }
 }

@@ -99,7 +99,7 @@ function writeSuite(file: string, top: string, files: Record<string, { text: str
   }
 }
 
-/** The two suites, served by `server`, as test sections. */
+/** The two suites, served by `server`, and the hypercall fuzzer, as test sections. */
 export function writeDemoSuites(server: TarballServer): Record<string, Record<string, string>> {
   mkdirSync(join(server.dir, 'suites'), { recursive: true });
   writeSuite(join(server.dir, 'suites', 'sieve-1.0.tar.gz'), 'sieve-1.0', {
@@ -126,6 +126,11 @@ export function writeDemoSuites(server: TarballServer): Record<string, Record<st
       build_command: 'make',
       run_command: './settime',
       unprivileged: 'fail',
+      timeout: '5m',
+    },
+    // Installed with xentest, nothing to fetch: a new seed each night, printed first in its log.
+    xenfc: {
+      run_command: 'xenfc -q -l 200000',
       timeout: '5m',
     },
   };

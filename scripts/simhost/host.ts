@@ -187,6 +187,8 @@ export class SimHost {
       ].join('\n'),
     );
     fs.symlinkSync(path.resolve(opts.xentestBin ?? path.join(REPO_ROOT, 'bin/xentest.js')), L.xentestBin);
+    // Installed beside xentest, as scripts/install links it.
+    fs.symlinkSync(path.join(REPO_ROOT, 'bin/xenfc.js'), path.join(path.dirname(L.xentestBin), 'xenfc'));
     for (const cmd of FAKE_COMMANDS) {
       const file = path.join(L.binDir, cmd);
       fs.writeFileSync(

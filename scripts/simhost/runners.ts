@@ -49,13 +49,23 @@ export function runnerLogFile(layout: SimLayout, name: string, boot: number): st
 }
 
 /** A guest's filesystem as its kernel shows it to the runner: an unprivileged guest (empty capabilities), a fresh boot id; its disk's hostname (the xl name on a fresh disk). */
-export function prepareDomainRoot(layout: SimLayout, name: string): string {
+export function prepareDomainRoot(layout: SimLayout, name: string, xen: { major: number; minor: number; extra: string }): string {
   const root = domainRoot(layout, name);
   for (const d of ['proc/xen', 'proc/sys/kernel/random', 'etc']) fs.mkdirSync(path.join(root, d), { recursive: true });
   writeFileReplacing(path.join(root, 'proc/xen/capabilities'), '');
+  writeSysHypervisor(root, xen);
   writeFileReplacing(path.join(root, 'proc/sys/kernel/random/boot_id'), `${randomUUID()}\n`);
   if (!fs.existsSync(path.join(root, 'etc/hostname'))) writeFileReplacing(path.join(root, 'etc/hostname'), `${name}\n`);
   return root;
+}
+
+/** /sys/hypervisor/version as Linux shows it in every Xen domain (xenfc reads which Xen it talks to there). */
+export function writeSysHypervisor(root: string, xen: { major: number; minor: number; extra: string }): void {
+  const dir = path.join(root, 'sys/hypervisor/version');
+  fs.mkdirSync(dir, { recursive: true });
+  writeFileReplacing(path.join(dir, 'major'), `${xen.major}\n`);
+  writeFileReplacing(path.join(dir, 'minor'), `${xen.minor}\n`);
+  writeFileReplacing(path.join(dir, 'extra'), `${xen.extra}\n`);
 }
 
 /** Set a guest's hostname on its disk, as its administrator would (it takes effect at its next boot, `xl create`). */

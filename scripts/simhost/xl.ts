@@ -242,7 +242,7 @@ function xlCreate(layout: SimLayout, io: Io, args: string[]): void {
   if (fault) fail(io, fault.stderr, fault.exitStatus ?? 1);
   const machine = readMachine(layout);
   const hangs = (readFaults(layout).domainHangs ?? []).includes(name);
-  let created: { id: number; boot: number } | undefined;
+  let created: { id: number; boot: number; xen: { major: number; minor: number; extra: string } } | undefined;
   update(layout, io, (r) => {
     const domid = r.nextDomid;
     r.nextDomid = domid + 1;
@@ -279,11 +279,11 @@ function xlCreate(layout: SimLayout, io: Io, args: string[]): void {
       ...(machine.runnerUnit !== null ? { runner: null } : {}),
       ...(hangs ? { hung: true } : {}),
     });
-    created = { id: domid, boot: r.boot };
+    created = { id: domid, boot: r.boot, xen: r.hypervisor! };
   });
   if (!created) return;
   // The guest boots and systemd in it starts the runner unit; xl create returns meanwhile. A paused guest waits for unpause.
-  prepareDomainRoot(layout, name);
+  prepareDomainRoot(layout, name, created.xen);
   if (!paused && !hangs) startRunner(layout, { id: created.id, name }, created.boot);
 }
 
