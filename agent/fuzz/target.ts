@@ -9,10 +9,9 @@
  *        (SIMHOST_DIR) the one that runs its domains; elsewhere a fresh one
  *        of its own (dom0 alone, or --sim-caller N: a guest N beside dom0)
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runArgv } from '../../shared/process/run.js';
+import { outputIfSucceeded } from '../../shared/process/capture.js';
 import { detectPrivilege } from '../runner/privilege.js';
 import { parseXlInfo } from '../xen/identity.js';
 import { BackendUnavailable, type HypercallBackend } from './backend.js';
@@ -137,17 +136,6 @@ function readSysHypervisor(root: string): [number, number] | null {
 }
 
 /** A command's whole output (small: xl list, xl info, xenstore-read), or null if it failed. */
-async function commandOutput(argv: string[], env: NodeJS.ProcessEnv): Promise<string | null> {
-  const dir = mkdtempSync(join(tmpdir(), 'xenfc-'));
-  try {
-    const logFile = join(dir, 'out.log');
-    const r = await runArgv(argv, { env, timeoutMs: 30_000, logFile, tailBytes: 1 << 20 });
-    if (r.exitStatus !== 0) return null;
-    return readFileSync(logFile, 'utf8');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 async function xenTarget(opts: TargetOptions, env: NodeJS.ProcessEnv, root: string): Promise<FuzzTarget> {
   // Loaded only here: the sim backend needs neither koffi nor libxencall.
@@ -156,7 +144,7 @@ async function xenTarget(opts: TargetOptions, env: NodeJS.ProcessEnv, root: stri
   const privileged = detectPrivilege(env).kind !== 'unprivileged';
   let version = readSysHypervisor(root);
   if (!version && privileged) {
-    const info = await commandOutput(['xl', 'info'], env);
+    const info = await outputIfSucceeded(['xl', 'info'], env);
     if (info) {
       const i = parseXlInfo(info);
       const major = Number(i.get('xen_major'));
@@ -175,14 +163,14 @@ async function xenTarget(opts: TargetOptions, env: NodeJS.ProcessEnv, root: stri
   let self: number | null = privileged ? 0 : null;
   let ids: number[];
   if (privileged) {
-    const list = await commandOutput(['xl', 'list'], env);
+    const list = await outputIfSucceeded(['xl', 'list'], env);
     if (list === null) {
       first.close();
       throw new BackendUnavailable('xl list failed: the fuzzer needs the domain table to know what Xen must answer', 'check that xen toolstack services run (systemctl status xen xenstored)');
     }
     ids = parseXlListIds(list);
   } else {
-    const out = await commandOutput(['xenstore-read', 'domid'], env);
+    const out = await outputIfSucceeded(['xenstore-read', 'domid'], env);
     const n = out === null ? NaN : Number(out.trim());
     if (Number.isInteger(n)) self = n;
     ids = self === null ? [0] : [...new Set([0, self])];
