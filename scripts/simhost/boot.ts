@@ -28,6 +28,7 @@ import { appendJsonLine, readJson, withFileLock, writeFileReplacing, writeJson }
 import { getVar, readEnvBlock, setVar, writeEnvBlockInPlace } from './grubenv.js';
 import { parseGrubCfg, resolveEntry, type MenuNode, type ParsedGrubCfg } from './grubmenu.js';
 import { hostPath, readMachine, type SimLayout } from './layout.js';
+import { balloonHookEnv, initBalloon } from './balloon.js';
 import { killProcessTree, processAlive, processStartTime } from './procs.js';
 import { DOM0_NAME, killRunner, startRunner, writeSysHypervisor } from './runners.js';
 import type {
@@ -494,9 +495,11 @@ export function bootMachine(layout: SimLayout, record: BootRecord): void {
       writeFileReplacing(layout.xenCapabilities, 'control_d\n');
       const h = grub.loaded.hypervisor;
       if (h) writeSysHypervisor(layout.root, h);
+      initBalloon(layout.root, machine.dom0Balloon ?? 'sysfs', grub.loaded.dom0MemoryMiB * 1024, grub.loaded.dom0MaxMiB * 1024);
     } else {
       fs.rmSync(path.dirname(layout.xenCapabilities), { recursive: true, force: true });
       fs.rmSync(path.join(layout.root, 'sys/hypervisor'), { recursive: true, force: true });
+      initBalloon(layout.root, 'none', 0, 0);
     }
   }
 }
@@ -530,7 +533,8 @@ export function isNodeScript(file: string): boolean {
 
 /** The environment systemd gives a system service, plus the simulation's variables and the unit's Environment=. */
 export function unitEnvironment(layout: SimLayout, machine: MachineConfig, unitEnv: Record<string, string>): NodeJS.ProcessEnv {
-  return {
+  // Every Node process of a simulated domain sees its balloon driver (balloon-hook.ts).
+  return balloonHookEnv({
     PATH: `${layout.binDir}:${path.dirname(machine.node)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
     LANG: 'C.UTF-8',
     SIMHOST_DIR: layout.dir,
@@ -538,7 +542,7 @@ export function unitEnvironment(layout: SimLayout, machine: MachineConfig, unitE
     XENTEST_STATE_DIR: layout.xentestStateDir,
     ...unitEnv,
     ...machine.resumeEnv,
-  };
+  });
 }
 
 export function unitEnvironmentLines(unitFile: string): Record<string, string> {

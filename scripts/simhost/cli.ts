@@ -14,6 +14,7 @@ import { layoutFromEnv, readMachine, type SimLayout } from './layout.js';
 import { superviseRunner } from './runners.js';
 import type { BootRecord, CommandRecord } from './types.js';
 import { xlMain, type Io } from './xl.js';
+import { xenstoreReadMain } from './xenstore.js';
 
 const CLI = fileURLToPath(import.meta.url);
 
@@ -87,8 +88,14 @@ async function main(argv: string[]): Promise<number> {
   const layout = layoutFromEnv();
   const started = Date.now();
   const at = new Date(started).toISOString();
-  const log = (exitStatus: number | null, extra: Partial<CommandRecord> = {}): void =>
-    appendJsonLine(layout.commands, { argv: [command ?? '', ...args], exitStatus, at, ms: Date.now() - started, ...extra } satisfies CommandRecord);
+  const log = (exitStatus: number | null, extra: Partial<CommandRecord> = {}): void => {
+    try {
+      appendJsonLine(layout.commands, { argv: [command ?? '', ...args], exitStatus, at, ms: Date.now() - started, ...extra } satisfies CommandRecord);
+    } catch (e) {
+      // Another user than the machine's (a test's unprivileged caller) cannot write its log: the command still answers.
+      if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
+    }
+  };
   let status: number | 'hang';
   switch (command) {
     case 'xl':
@@ -112,6 +119,9 @@ async function main(argv: string[]): Promise<number> {
       break;
     case 'systemctl':
       status = systemctlMain(layout, args);
+      break;
+    case 'xenstore-read':
+      status = xenstoreReadMain(layout, args, io);
       break;
     default:
       io.err(`simhost: unknown command ${command ?? '(none)'}\n`);

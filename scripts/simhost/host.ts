@@ -30,6 +30,7 @@ import { formatEnvBlock, readEnvBlock, setVar } from './grubenv.js';
 import { flattenMenu, parseGrubCfg } from './grubmenu.js';
 import { grubMkconfig } from './grubmkconfig.js';
 import { readMachine, simLayout, type SimLayout } from './layout.js';
+import { balloonHookEnv } from './balloon.js';
 import { killProcessTree, machineProcesses, processAlive } from './procs.js';
 import { domainRoot, killRunner, liveRunnerPids, removeDomain, runnerLogFile, setGuestHostname } from './runners.js';
 import type { BootRecord, CommandRecord, DomainState, Faults, MachineConfig, RunnerState, RunningState, SimXenVersion } from './types.js';
@@ -43,7 +44,7 @@ const SIMHOST_DIST = path.dirname(fileURLToPath(import.meta.url));
 /** dist/scripts/simhost -> the repository. */
 const REPO_ROOT = path.resolve(SIMHOST_DIST, '../../..');
 
-export const FAKE_COMMANDS = ['xl', 'update-grub', 'grub-mkconfig', 'grub-editenv', 'grub-reboot', 'grub-set-default', 'reboot', 'systemctl'] as const;
+export const FAKE_COMMANDS = ['xl', 'update-grub', 'grub-mkconfig', 'grub-editenv', 'grub-reboot', 'grub-set-default', 'reboot', 'systemctl', 'xenstore-read'] as const;
 
 export interface SimHostOptions {
   /** The packaged hypervisor the machine starts with (default 4.17.5). */
@@ -55,6 +56,8 @@ export interface SimHostOptions {
   /** GRUB_CMDLINE_XEN_DEFAULT (default dom0_mem=1024M,max:1024M). */
   xenCommandLine?: string;
   hostname?: string;
+  /** dom0's balloon interface (default sysfs; a guest's follows from its kernel: vmlinuz-2.6.N-xen has /proc/xen/balloon). */
+  dom0Balloon?: 'sysfs' | 'proc' | 'none';
   totalMemoryMiB?: number;
   nrCpus?: number;
   /** How long a reboot waits for the xentest lock holder before killing it (default 20000, systemd's final kill). */
@@ -128,6 +131,7 @@ export class SimHost {
       hostname: opts.hostname ?? 'xentest-sim',
       device: '/dev/sda1',
       totalMemoryMiB: opts.totalMemoryMiB ?? 8192,
+      ...(opts.dom0Balloon ? { dom0Balloon: opts.dom0Balloon } : {}),
       nrCpus: opts.nrCpus ?? 4,
       shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 20_000,
       resumeUnit: path.resolve(opts.resumeUnit ?? path.join(REPO_ROOT, 'init/xentest-resume.service')),
@@ -222,13 +226,26 @@ export class SimHost {
   /** For the agent and the commands: PATH starts with the fake commands; the machine's root and state directory. */
   env(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
     const machine = readMachine(this.layout);
-    return {
+    return balloonHookEnv({
       ...base,
       PATH: [this.binDir, path.dirname(machine.node), base.PATH].filter((p) => p).join(':'),
       SIMHOST_DIR: this.dir,
       XENTEST_STATE_DIR: this.layout.xentestStateDir,
       XENTEST_ROOT: this.root,
-    };
+    });
+  }
+
+  /** For a command inside guest `name`, as its runner's tests run: its root, no toolstack on PATH, its balloon driver. */
+  guestEnv(name: string, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+    const machine = readMachine(this.layout);
+    const root = domainRoot(this.layout, name);
+    return balloonHookEnv({
+      ...base,
+      PATH: [path.dirname(machine.node), base.PATH].filter((p) => p).join(':'),
+      SIMHOST_DIR: this.dir,
+      XENTEST_STATE_DIR: path.join(root, 'var/lib/xentest'),
+      XENTEST_ROOT: root,
+    });
   }
 
   /** Replace the injected faults (an empty object clears them). */

@@ -30,6 +30,7 @@ import { readUnit, readUnitExecStart } from '../../agent/units.js';
 import { isNodeScript, trackProcess, unitEnvironment, unitEnvironmentLines, untrackProcess } from './boot.js';
 import { readJson, sleepSync, withFileLock, writeFileReplacing, writeJson } from './fsutil.js';
 import { hostPath, readMachine, type SimLayout } from './layout.js';
+import { balloonHookEnv } from './balloon.js';
 import { killProcessTree, processAlive, processStartTime } from './procs.js';
 import type { DomainState, MachineConfig, RunnerState, RunningState } from './types.js';
 
@@ -172,7 +173,7 @@ function runnerSpec(layout: SimLayout, machine: MachineConfig, unitFile: string,
     XENTEST_SHARED_DIR: machine.sharedDir,
     XENTEST_ROOT: root,
   });
-  return { command, ran, env, root };
+  return { command, ran, env: balloonHookEnv(env), root };
 }
 
 function sameDomain(r: RunningState, boot: number, id: number, name: string): DomainState | undefined {

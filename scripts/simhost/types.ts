@@ -229,5 +229,7 @@ export interface MachineConfig {
   node: string;
   /** `uname -v` of the kernel, for xl info's version line. */
   kernelBuild: string;
+  /** dom0's balloon interface: sysfs (mainline Linux), proc (a XenLinux dom0) or none. Absent: sysfs. */
+  dom0Balloon?: 'sysfs' | 'proc' | 'none';
   createdAt: string;
 }

@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { readFaults, XEN_RESERVED_MIB } from './boot.js';
 import { readJson, withFileLock, writeJson } from './fsutil.js';
 import { readMachine, type SimLayout } from './layout.js';
-import { killRunner, prepareDomainRoot, startRunner, waitGone } from './runners.js';
+import { domainRoot, killRunner, prepareDomainRoot, startRunner, waitGone } from './runners.js';
+import { balloonCurrentKb, balloonKindOfKernel, balloonTargetKb, initBalloon, setTargetKb } from './balloon.js';
 import type { DomainState, MachineConfig, RunningState } from './types.js';
 import { parseXlConfig, XlConfigError, type XlValue } from './xlconfig.js';
 
@@ -173,8 +174,11 @@ function xlDmesg(layout: SimLayout, io: Io): void {
 
 const LIST_HEADER = 'Name                                        ID   Mem VCPUs\tState\tTime(s)\n';
 
-function listRow(d: DomainState, now: number): string {
-  return `${d.name.padEnd(40)} ${String(d.id).padStart(5)} ${String(Math.floor(d.memoryMiB)).padStart(5)} ${String(d.vcpus).padStart(5)}     ${d.state}  ${cpuTime(d, now)}\n`;
+function listRow(layout: SimLayout, d: DomainState, now: number): string {
+  // The balloon driver's allocation at this instant (it follows xl mem-set's target with a lag).
+  const kb = balloonCurrentKb(d.id === 0 ? layout.root : domainRoot(layout, d.name));
+  const mib = kb === null ? d.memoryMiB : kb / 1024;
+  return `${d.name.padEnd(40)} ${String(d.id).padStart(5)} ${String(Math.floor(mib)).padStart(5)} ${String(d.vcpus).padStart(5)}     ${d.state}  ${cpuTime(d, now)}\n`;
 }
 
 function xlList(layout: SimLayout, io: Io, args: string[]): void {
@@ -183,7 +187,7 @@ function xlList(layout: SimLayout, io: Io, args: string[]): void {
   requireXen(io, r);
   const now = Date.now();
   const doms = names.length > 0 ? [findDomain(io, r, names[0] as string)] : allDomains(r);
-  io.out(LIST_HEADER + doms.map((d) => listRow(d, now)).join(''));
+  io.out(LIST_HEADER + doms.map((d) => listRow(layout, d, now)).join(''));
 }
 
 function num(v: XlValue | undefined): number | undefined {
@@ -283,7 +287,9 @@ function xlCreate(layout: SimLayout, io: Io, args: string[]): void {
   });
   if (!created) return;
   // The guest boots and systemd in it starts the runner unit; xl create returns meanwhile. A paused guest waits for unpause.
-  prepareDomainRoot(layout, name, created.xen);
+  const guestRoot = prepareDomainRoot(layout, name, created.xen);
+  const kernel = cfg.get('kernel');
+  initBalloon(guestRoot, balloonKindOfKernel(typeof kernel === 'string' ? kernel : undefined), memory * 1024, maxmem * 1024);
   if (!paused && !hangs) startRunner(layout, { id: created.id, name }, created.boot);
 }
 
@@ -366,8 +372,10 @@ function xlMemSet(layout: SimLayout, io: Io, args: string[]): void {
   const [q, size] = args as [string, string];
   const kb = parseMemSizeKb(size);
   if (kb === undefined) fail(io, `invalid memory size: ${size}`);
+  let root = '';
   update(layout, io, (r) => {
     const d = findDomain(io, r, q);
+    root = d.id === 0 ? layout.root : domainRoot(layout, d.name);
     const mib = kb / 1024;
     if (d.id === 0 && mib < LIBXL_MIN_DOM0_MEM_MIB) {
       fail(io, `libxl: error: libxl_mem.c:276:libxl_set_memory_target: Domain 0:New target ${kb} for dom0 is below the minimum threshold`);
@@ -376,9 +384,11 @@ function xlMemSet(layout: SimLayout, io: Io, args: string[]): void {
       fail(io, `libxl: error: libxl_mem.c:306:libxl_set_memory_target: Domain ${d.id}:memory_dynamic_max must be less than or equal to memory_static_max`);
     }
     d.targetMiB = mib;
-    // The balloon driver follows the target.
+    // Where the domain is going: what the host's free memory is counted from.
     d.memoryMiB = mib;
   });
+  // memory/target in xenstore: the domain's balloon driver follows it.
+  if (balloonTargetKb(root) !== null) setTargetKb(root, kb);
 }
 
 const KNOWN_UNSIMULATED = new Set([
@@ -389,6 +399,12 @@ const KNOWN_UNSIMULATED = new Set([
 ]);
 
 /** xl [global options] <subcommand> [args]: the exit status; output through io. */
+/** root, or the ordinary user who runs the simulated host (standing in for root). */
+function privilegedCaller(layout: SimLayout): boolean {
+  const uid = process.geteuid?.() ?? 0;
+  return uid === 0 || fs.statSync(layout.dir).uid === uid;
+}
+
 export function xlMain(layout: SimLayout, argv: string[], io: Io, faultsFor: (sub: string) => { exitStatus?: number; stderr?: string; hang?: boolean } | undefined, onHang: () => void): number | 'hang' {
   let i = 0;
   while (i < argv.length && /^-[vfNtT]+$/.test(argv[i] as string)) i++;
@@ -397,6 +413,11 @@ export function xlMain(layout: SimLayout, argv: string[], io: Io, faultsFor: (su
   try {
     if (sub === undefined) {
       io.out('Usage xl [-vfNtT] <subcommand> [args]\n\nxl full list of subcommands:\n\n create  list  destroy  shutdown  pause  unpause  mem-set  info  dmesg  help\n');
+      return 1;
+    }
+    if (!privilegedCaller(layout)) {
+      // libxl_ctx_alloc cannot open /dev/xen/privcmd (0600 root).
+      io.err('xencall: error: Could not obtain handle on privileged command interface: Permission denied\nlibxl: error: libxl.c:102:libxl_ctx_alloc: cannot open libxc handle: Permission denied\ncannot init xl context\n');
       return 1;
     }
     const fault = faultsFor(sub);
