@@ -8,6 +8,7 @@ import { ConfigError } from '../../shared/controlfile/errors.js';
 import { ControlFileInvalid } from '../../shared/controlfile/model.js';
 import { LockBusy } from '../lock.js';
 import { ScheduleError } from '../schedule.js';
+import { balloonCommand, BALLOON_USAGE } from '../balloon/cli.js';
 import { checkCommand, formatProblem } from './check.js';
 import { compareCommand } from './compare.js';
 import { configCommand } from './config.js';
@@ -59,6 +60,11 @@ const COMMANDS: Record<string, CommandInfo> = {
     run: demoCommand,
     usage: 'xentest demo [--dir DIR]',
     summary: 'run a whole night on the built-in simulated Xen host (dom0 and two guests), with nothing to set up',
+  },
+  balloon: {
+    run: balloonCommand,
+    usage: BALLOON_USAGE,
+    summary: "the balloon-driver suite: the paper's scenarios on this domain's sysfs or /proc/xen/balloon, and xl mem-set from dom0",
   },
   check: {
     run: checkCommand,
