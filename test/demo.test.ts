@@ -1,6 +1,6 @@
 /**
  * `xentest demo`: the README's first command. A whole night on the simulated
- * host with dom0 and two guests, real make of the tree and of two suites (and xenfc)
+ * host with dom0 and two guests, real make of the tree and of two suites (and xenfc and the balloon suite)
  * served from 127.0.0.1, in under a minute, ending with a per-domain summary.
  */
 import { expect } from 'chai';
@@ -34,7 +34,7 @@ describe('xentest demo', function () {
       expect(out).to.match(new RegExp(`\\] ${step.replace('.', '\\.')}: GOOD`), step);
     }
     expect(out).to.match(/^night \d{8}T\d{6}Z: GOOD$/m);
-    for (const d of ['simhost', 'vm1', 'vm2']) expect(out).to.match(new RegExp(`^  ${d}: GOOD, 3 tests: 3 GOOD$`, 'm'));
+    for (const d of ['simhost', 'vm1', 'vm2']) expect(out).to.match(new RegExp(`^  ${d}: GOOD, 4 tests: 4 GOOD$`, 'm'));
     // In a guest, DOM0_SETTIME is refused: that is the expected result, and the summary says so.
     const settime = out.split('\n').filter((l) => /^ {4}settime /.test(l));
     expect(settime).to.have.length(3);
@@ -46,7 +46,7 @@ describe('xentest demo', function () {
     // And the morning report, with the night in the results database.
     expect(out).to.include(`morning report: ${join(results, 'report.html')}`);
     expect(readFileSync(join(results, 'report.html'), 'utf8')).to.include('data-verdict="PASS"');
-    expect(readFileSync(join(results, 'report.txt'), 'utf8').split('\n')[0]).to.match(/: PASS: all 9 tests passed$/);
+    expect(readFileSync(join(results, 'report.txt'), 'utf8').split('\n')[0]).to.match(/: PASS: all 12 tests passed$/);
     expect(existsSync(join(results, 'status.log'))).to.equal(true);
     expect(readdirSync(join(results, 'domains')).sort()).to.deep.equal(['simhost', 'vm1', 'vm2']);
     for (const d of ['simhost', 'vm1', 'vm2']) {
@@ -63,13 +63,21 @@ describe('xentest demo', function () {
       expect(readFileSync(join(results, 'domains', d, 'status.log'), 'utf8')).to.match(/^\t*END GOOD\txenfc\txenfc\t/m);
       expect(readFileSync(join(results, 'domains', d, 'xenfc/keyval'), 'utf8')).to.include('source=installed');
     }
+    // The balloon suite ran on each domain's own interface: sysfs and xl mem-set in dom0, sysfs in vm1, /proc/xen/balloon in vm2 (a XenLinux kernel).
+    const balloonLog = (d: string) => readFileSync(join(results, 'domains', d, 'balloon/debug/run.log'), 'utf8');
+    expect(balloonLog('simhost')).to.match(/^sysfs \(.*xen_memory0\): \d+ GOOD, 0 FAIL, \d+ TEST_NA$/m).and.match(/^xl \(xl mem-set 0\): \d+ GOOD, 0 FAIL, \d+ TEST_NA$/m);
+    expect(balloonLog('simhost')).to.match(/^ {2}GOOD: refused \(.*New target 4 for dom0 is below the minimum threshold\)$/m);
+    expect(balloonLog('vm1')).to.match(/^sysfs \(.*\/domains\/vm1\/root\/sys\/devices\/system\/xen_memory\/xen_memory0\): \d+ GOOD, 0 FAIL, \d+ TEST_NA$/m);
+    expect(balloonLog('vm2')).to.match(/^proc \(.*\/domains\/vm2\/root\/proc\/xen\/balloon\): \d+ GOOD, 0 FAIL, \d+ TEST_NA$/m);
+    expect(balloonLog('vm2')).to.match(/^\[8\/10\] one-byte-write \(proc\).*\n.*\n {2}GOOD: EBADMSG$/m);
+    for (const d of ['simhost', 'vm1', 'vm2']) expect(readFileSync(join(results, 'domains', d, 'status.log'), 'utf8')).to.match(/^\t*END GOOD\tballoon\tballoon\t/m);
     // Guests ran unprivileged, dom0 privileged, as the keyvals record.
     expect(readFileSync(join(results, 'domains/vm2/settime/keyval'), 'utf8')).to.include('privileged=no').and.include('expected=fail');
     expect(readFileSync(join(results, 'domains/simhost/settime/keyval'), 'utf8')).to.include('privileged=yes');
     // The simulated machine was switched off at the end: no runner or guest is left.
     // The resume unit's output (the journal, on a real machine) ends with the same summary.
     const sim = SimHost.open(join(dir, 'machine'));
-    expect(sim.resumeLog(1)).to.match(/^ {2}vm1: GOOD, 3 tests: 3 GOOD$/m).and.include(`results: ${results}`);
+    expect(sim.resumeLog(1)).to.match(/^ {2}vm1: GOOD, 4 tests: 4 GOOD$/m).and.include(`results: ${results}`);
     const machine = sim.running();
     expect(machine.kind).to.equal('down');
     expect(machine.domains).to.have.length(0);

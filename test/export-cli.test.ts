@@ -173,10 +173,10 @@ describe('xentest export', function () {
     const junit = runXentest(['export', '--junit', night]);
     expect(junit.status, junit.stderr).to.equal(0);
     expect(XMLValidator.validate(junit.stdout)).to.equal(true);
-    // Each domain's status.log as TKO reads it: the job itself (SERVER_JOB) and the three tests.
+    // Each domain's status.log as TKO reads it: the job itself (SERVER_JOB) and the four tests.
     for (const d of ['simhost', 'vm1', 'vm2']) {
-      expect(junit.stdout).to.include(`<testsuite name="${d}" tests="4" failures="0" errors="0" skipped="0"`);
-      for (const t of ['SERVER_JOB', 'sieve', 'settime', 'xenfc']) expect(junit.stdout).to.include(`<testcase name="${t}" classname="xentest.simhost.${d}"`);
+      expect(junit.stdout).to.include(`<testsuite name="${d}" tests="5" failures="0" errors="0" skipped="0"`);
+      for (const t of ['SERVER_JOB', 'sieve', 'settime', 'xenfc', 'balloon']) expect(junit.stdout).to.include(`<testcase name="${t}" classname="xentest.simhost.${d}"`);
     }
     expect(junit.stdout).to.include('<testcase name="domain.vm2" classname="xentest.simhost"/>');
     const out = join(root, 'night.kcidb.json');
@@ -189,7 +189,7 @@ describe('xentest export', function () {
     expect(data.builds.map((b) => b.status)).to.deep.equal(['PASS']);
     const paths = data.tests.map((t) => t.path);
     expect(paths).to.include.members(['boot', 'xen.simhost', 'xen.vm1', 'xen.vm2']);
-    expect(data.tests.filter((t) => t.path.startsWith('xen.vm1.')).map((t) => t.path)).to.deep.equal(['xen.vm1.SERVER_JOB', 'xen.vm1.sieve', 'xen.vm1.settime', 'xen.vm1.xenfc']);
+    expect(data.tests.filter((t) => t.path.startsWith('xen.vm1.')).map((t) => t.path)).to.deep.equal(['xen.vm1.SERVER_JOB', 'xen.vm1.sieve', 'xen.vm1.settime', 'xen.vm1.xenfc', 'xen.vm1.balloon']);
     expect(data.checkouts[0]).to.include({ origin: 'xentest' });
     expect(data.checkouts[0]?.misc?.xen_tree).to.match(/^sha256:[0-9a-f]{64}$/);
     expect(data.tests.every((t) => t.status === 'PASS')).to.equal(true);

@@ -133,6 +133,12 @@ export function writeDemoSuites(server: TarballServer): Record<string, Record<st
       run_command: 'xenfc -q -l 200000',
       timeout: '5m',
     },
+    // Installed with xentest too: the balloon scenarios on each guest's interface (vm2 is a XenLinux guest:
+    // /proc/xen/balloon) and, in dom0, on sysfs and through xl mem-set.
+    balloon: {
+      run_command: 'xentest balloon --floor 64m --rapid 10',
+      timeout: '5m',
+    },
   };
 }
 
@@ -146,6 +152,6 @@ export async function setUpDemo(dir: string): Promise<DemoNight> {
   mkdirSync(join(dir, 'www'), { recursive: true });
   const server = new TarballServer(join(dir, 'www'));
   await server.start();
-  const lab = new NightLab(dir, server, { guests: DEMO_GUESTS, tests: writeDemoSuites(server), domainTimeoutSeconds: 300 });
+  const lab = new NightLab(dir, server, { guests: DEMO_GUESTS, guestKernels: { vm2: '/boot/vmlinuz-2.6.18-xen' }, tests: writeDemoSuites(server), domainTimeoutSeconds: 300 });
   return { lab, server };
 }

@@ -104,6 +104,8 @@ export interface LabOptions {
   tests?: Record<string, Record<string, string>>;
   /** Guests besides dom0, each with an xl config; every domain runs every test in `tests`. */
   guests?: string[];
+  /** A guest's kernel image (default /boot/vmlinuz-guest); /boot/vmlinuz-2.6.18-xen makes it a XenLinux guest, with /proc/xen/balloon. */
+  guestKernels?: Record<string, string>;
   /** Which tests each domain runs, when not every one. */
   domainTests?: Record<string, string[]>;
   /** Each XENVM section's `timeout` (default 60). */
@@ -193,7 +195,8 @@ export class NightLab {
   private writeXlConfig(name: string): string {
     const file = join(this.dir, 'xl', `${name}.cfg`);
     mkdirSync(join(this.dir, 'xl'), { recursive: true });
-    writeFileSync(file, `name = "${name}"\ntype = "pv"\nmemory = 256\nvcpus = 1\nkernel = "/boot/vmlinuz-guest"\n`);
+    const kernel = this.options.guestKernels?.[name] ?? '/boot/vmlinuz-guest';
+    writeFileSync(file, `name = "${name}"\ntype = "pv"\nmemory = 256\nvcpus = 1\nkernel = "${kernel}"\n`);
     return file;
   }
 

@@ -21,17 +21,23 @@ export async function captureOutput(argv: readonly string[], options: { env?: No
     const logFile = join(dir, 'out.log');
     const maxBytes = options.maxBytes ?? 1 << 20;
     const result = await runArgv(argv, { env: options.env, timeoutMs: options.timeoutMs ?? 30_000, logFile, tailBytes: 4096 });
-    let output = '';
+    let text = '';
     try {
-      const buf = readFileSync(logFile);
-      output = buf.subarray(0, maxBytes).toString('utf8');
+      text = readFileSync(logFile).subarray(0, maxBytes).toString('utf8');
     } catch {
       // Nothing was written: the command printed nothing.
     }
-    return { result, output };
+    return { result, output: withoutLogFrame(text) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The log's first line ("$ command  # cwd=... started=...") and its last ("# exited ... (finished ...)") are not the command's. */
+function withoutLogFrame(text: string): string {
+  const body = text.slice(text.indexOf('\n') + 1);
+  const footer = /\n?# [^\n]* \(finished [^)\n]*\)\n$/.exec(body);
+  return footer ? body.slice(0, footer.index) + (footer[0].startsWith('\n') ? '\n' : '') : body;
 }
 
 /** The output of a command that must succeed, or null when it did not. */
