@@ -79,8 +79,8 @@ describe('balloon suite on the simulated balloon driver', function () {
     // User nobody must reach the files, so that what refuses it is their mode, as on a real machine.
     chmodSync(work, 0o755);
     host = SimHost.create(join(work, 'm'), { runnerUnit: null });
-    writeFileSync(join(work, 'vm-sysfs.cfg'), 'name = "vm-sysfs"\ntype = "pv"\nmemory = 256\nmaxmem = 320\nkernel = "/boot/vmlinuz-6.1.0-18-amd64"\n');
-    writeFileSync(join(work, 'vm-proc.cfg'), 'name = "vm-proc"\ntype = "pv"\nmemory = 256\nkernel = "/boot/vmlinuz-2.6.18-xen"\n');
+    writeFileSync(join(work, 'vm-sysfs.cfg'), 'name = "vm-sysfs"\ntype = "pv"\nmemory = 512\nmaxmem = 640\nkernel = "/boot/vmlinuz-6.1.0-18-amd64"\n');
+    writeFileSync(join(work, 'vm-proc.cfg'), 'name = "vm-proc"\ntype = "pv"\nmemory = 512\nkernel = "/boot/vmlinuz-2.6.18-xen"\n');
     for (const vm of ['vm-sysfs', 'vm-proc']) {
       const r = spawnSync('xl', ['create', join(work, `${vm}.cfg`)], { env: host.env(), encoding: 'utf8' });
       expect(r.status, r.stderr).to.equal(0);
@@ -91,9 +91,9 @@ describe('balloon suite on the simulated balloon driver', function () {
     procRoot = host.domainRoot('vm-proc');
   });
   after(() => rmSync(work, { recursive: true, force: true }));
-  // Each test starts from the guests' own 256 MiB, whatever the one before left (it asserted that itself).
+  // Each test starts from the guests' own 512 MiB, whatever the one before left (it asserted that itself).
   afterEach(() => {
-    for (const vm of ['vm-sysfs', 'vm-proc']) spawnSync('xl', ['mem-set', vm, '256'], { env: host.env() });
+    for (const vm of ['vm-sysfs', 'vm-proc']) spawnSync('xl', ['mem-set', vm, '512'], { env: host.env() });
     for (const root of [sysfsRoot, procRoot, host.root]) rmSync(join(root, 'var/lib/xentest/balloon-restore.json'), { force: true });
     spawnSync('sleep', ['0.5']);
   });
@@ -124,7 +124,7 @@ describe('balloon suite on the simulated balloon driver', function () {
     });
 
     it('sysfs: target_kb and target take effect at once, the allocation follows with a lag', () => {
-      const env = { ...sysfsEnv, XENTEST_SIM_BALLOON_KIB_PER_S: '65536' };
+      const env = { ...sysfsEnv, XENTEST_SIM_BALLOON_KIB_PER_S: '262144' };
       const dir = join(sysfsRoot, SYSFS);
       const r = inDomain(
         env,
@@ -132,7 +132,7 @@ describe('balloon suite on the simulated balloon driver', function () {
         const d = ${JSON.stringify(dir)};
         const w1 = write(d + '/target_kb', '0x30000\\n');
         const t1 = read(d + '/target_kb'), c1 = read(d + '/info/current_kb');
-        await new Promise((r) => setTimeout(r, 1500));
+        await new Promise((r) => setTimeout(r, 1800));
         const c2 = read(d + '/info/current_kb'), low = read(d + '/info/low_kb');
         const w2 = write(d + '/target', '256M\\n');
         const t2 = read(d + '/target_kb'), bytes = read(d + '/target');
@@ -141,10 +141,10 @@ describe('balloon suite on the simulated balloon driver', function () {
       ) as Record<string, unknown>;
       expect(r.w1).to.deep.equal({ written: 8 });
       expect(r.t1).to.equal('196608\n');
-      // 64 MiB to give back at 64 MiB/s: right after the write hardly any of it is gone.
-      expect(Number(r.c1)).to.be.above(196608 + 32768);
+      // 320 MiB to give back at 256 MiB/s: right after the write hardly any of it is gone.
+      expect(Number(r.c1)).to.be.above(196608 + 262144);
       expect(r.c2).to.equal('196608\n');
-      expect(r.low).to.equal('65536\n');
+      expect(r.low).to.equal('327680\n');
       expect(r.w2).to.deep.equal({ written: 5 });
       expect(r.t2).to.equal('262144\n');
       expect(r.bytes).to.equal(`${262144 * 1024}\n`);
@@ -162,13 +162,13 @@ describe('balloon suite on the simulated balloon driver', function () {
         const long = write(f, '200M'.padEnd(64, ' ') + '\\n');
         const limit = write(f, '200M'.padEnd(63, ' ') + '\\n');
         const after = read(f);
-        const back = write(f, '262144K\\n');
+        const back = write(f, '524288K\\n');
         console.log(JSON.stringify({ text, runt, long, limit, after, back }));`,
       ) as Record<string, { code?: string; errno?: number; message?: string; written?: number } | string>;
       // balloon_read's sprintf: "Label:" padded to 20 columns, then %8lu.
       const line = (label: string, v: string) => `${(label + ':').padEnd(20)}${v.padStart(8)} kB\n`;
       expect(r.text).to.equal(
-        line('Current allocation', '262144') + line('Requested target', '262144') + line('Low-mem balloon', '0') + line('High-mem balloon', '0') + line('Driver pages', '0') + line('Xen hard limit', '???'),
+        line('Current allocation', '524288') + line('Requested target', '524288') + line('Low-mem balloon', '0') + line('High-mem balloon', '0') + line('Driver pages', '0') + line('Xen hard limit', '???'),
       );
       expect(r.runt).to.deep.include({ at: 'write', code: 'EBADMSG', message: 'EBADMSG: bad message, write' });
       expect((r.runt as { errno: number }).errno).to.be.below(0);
@@ -187,7 +187,7 @@ describe('balloon suite on the simulated balloon driver', function () {
 
     (AS_ROOT ? it : it.skip)('as root without CAP_SYS_ADMIN a write is EPERM; user nobody cannot open the file (0644 root)', () => {
       const f = join(sysfsRoot, SYSFS, 'target_kb');
-      const code = `${WRITE} console.log(JSON.stringify(write(${JSON.stringify(f)}, '262144\\n')));`;
+      const code = `${WRITE} console.log(JSON.stringify(write(${JSON.stringify(f)}, '524288\\n')));`;
       const noCap = spawnSync('setpriv', ['--inh-caps=-sys_admin', '--bounding-set=-sys_admin', process.execPath, '--input-type=module', '-e', code], { env: sysfsEnv, encoding: 'utf8' });
       expect(JSON.parse(noCap.stdout)).to.deep.include({ at: 'write', code: 'EPERM' });
       const nobody = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', code], { env: sysfsEnv, encoding: 'utf8' });
@@ -198,17 +198,17 @@ describe('balloon suite on the simulated balloon driver', function () {
       const env = { ...host.env(), XENTEST_SIM_BALLOON_KIB_PER_S: '32768' };
       const sh = (cmd: string) => spawnSync('/bin/sh', ['-c', cmd], { env, encoding: 'utf8' });
       const id = /vm-sysfs\s+(\d+)/.exec(sh('xl list').stdout)?.[1];
-      expect(sh('xl mem-set vm-sysfs 192').status).to.equal(0);
-      expect(sh(`xenstore-read /local/domain/${id}/memory/target`).stdout).to.equal('196608\n');
-      expect(Number(/vm-sysfs\s+\d+\s+(\d+)/.exec(sh('xl list vm-sysfs').stdout)?.[1])).to.be.above(224);
+      expect(sh('xl mem-set vm-sysfs 448').status).to.equal(0);
+      expect(sh(`xenstore-read /local/domain/${id}/memory/target`).stdout).to.equal('458752\n');
+      expect(Number(/vm-sysfs\s+\d+\s+(\d+)/.exec(sh('xl list vm-sysfs').stdout)?.[1])).to.be.above(480);
       spawnSync('sleep', ['2.2']);
-      expect(Number(/vm-sysfs\s+\d+\s+(\d+)/.exec(sh('xl list vm-sysfs').stdout)?.[1])).to.equal(192);
-      expect(sysfsTarget()).to.equal(196608);
-      expect(sh(`xenstore-read /local/domain/${id}/memory/static-max`).stdout).to.equal('327680\n');
+      expect(Number(/vm-sysfs\s+\d+\s+(\d+)/.exec(sh('xl list vm-sysfs').stdout)?.[1])).to.equal(448);
+      expect(sysfsTarget()).to.equal(458752);
+      expect(sh(`xenstore-read /local/domain/${id}/memory/static-max`).stdout).to.equal('655360\n');
       const missing = sh('xenstore-read /local/domain/99/memory/target');
       expect(missing.status).to.equal(1);
       expect(missing.stderr).to.equal("xenstore-read: couldn't read path /local/domain/99/memory/target\n");
-      expect(sh('xl mem-set vm-sysfs 256').status).to.equal(0);
+      expect(sh('xl mem-set vm-sysfs 512').status).to.equal(0);
     });
   });
 
@@ -228,15 +228,15 @@ describe('balloon suite on the simulated balloon driver', function () {
         'long-write': 'GOOD',
         'rapid-targets': 'GOOD',
       });
-      // static-max is 320 MiB: the raise is followed to it, and no further for the host's RAM.
-      expect(r.results['raise-target']?.reason).to.equal('target 262144 kB -> 327680 kB; allocation 262144 kB -> 327680 kB');
-      expect(r.results['above-host-ram']?.reason).to.equal('target 1073741824 kB accepted; allocation stopped at 327680 kB');
+      // static-max is 640 MiB: the raise is followed, and the host's RAM stops at static-max.
+      expect(r.results['raise-target']?.reason).to.equal('target 524288 kB -> 589824 kB; allocation 524288 kB -> 589824 kB');
+      expect(r.results['above-host-ram']?.reason).to.equal('target 1073741824 kB accepted; allocation stopped at 655360 kB');
       expect(r.results['too-low']?.reason).to.match(/^a 4 kB target is below the floor \(65536 kB\) and .* does not refuse it; run with --floor 0/);
       expect(r.results['one-byte-write']?.reason).to.include('sysfs has no length check');
-      expect(r.results['long-write']?.reason).to.equal('accepted (accepted (100 bytes written)), target 262144 kB');
+      expect(r.results['long-write']?.reason).to.equal('accepted (accepted (100 bytes written)), target 524288 kB');
       expect(r.results['allocate-then-lower']?.reason).to.match(/the allocation survived$/);
       expect(r.stdout).to.match(/^sysfs \(.*\): (8|7) GOOD, 0 FAIL, (2|3) TEST_NA$/m);
-      expect(sysfsTarget()).to.equal(262144);
+      expect(sysfsTarget()).to.equal(524288);
       expect(existsSync(join(sysfsRoot, 'var/lib/xentest/balloon-restore.json'))).to.equal(false);
     });
 
@@ -246,7 +246,7 @@ describe('balloon suite on the simulated balloon driver', function () {
       expect(r.results['too-low']?.status).to.equal('GOOD');
       const stopped = Number(/the allocation stopped at (\d+) kB/.exec(r.results['too-low']?.reason ?? '')?.[1]);
       expect(stopped).to.be.above(32 * 1024);
-      expect(sysfsTarget()).to.equal(262144);
+      expect(sysfsTarget()).to.equal(524288);
     });
 
     it('/proc/xen/balloon in a XenLinux guest', () => {
@@ -264,13 +264,13 @@ describe('balloon suite on the simulated balloon driver', function () {
         'long-write': 'GOOD',
         'rapid-targets': 'GOOD',
       });
-      expect(r.results['read-state']?.reason).to.equal('allocation 262144 kB, target 262144 kB, balloon 0 kB low, 0 kB high, Xen hard limit ???');
+      expect(r.results['read-state']?.reason).to.equal('allocation 524288 kB, target 524288 kB, balloon 0 kB low, 0 kB high, Xen hard limit ???');
       // No headroom (maxmem = memory): Xen stops it at once, and says so in "Xen hard limit".
-      expect(r.results['above-host-ram']?.reason).to.equal('target 1073741824 kB accepted; allocation stopped at 262144 kB, Xen hard limit 262144 kB');
+      expect(r.results['above-host-ram']?.reason).to.equal('target 1073741824 kB accepted; allocation stopped at 524288 kB, Xen hard limit 524288 kB');
       expect(r.results['one-byte-write']?.reason).to.equal('EBADMSG');
       expect(r.results['long-write']?.reason).to.equal('65 bytes: EFBIG; 64 bytes: accepted');
       if (AS_ROOT) expect(r.results['non-root-write']?.reason).to.equal('nobody: EACCES at open; without CAP_SYS_ADMIN: EPERM at write');
-      expect(procTarget()).to.equal(262144);
+      expect(procTarget()).to.equal(524288);
     });
 
     it('xl mem-set from dom0, against dom0 itself and against a guest', () => {
@@ -296,9 +296,9 @@ describe('balloon suite on the simulated balloon driver', function () {
       const guest = balloon(host.env(), ['--interface', 'xl', '--domain', 'vm-sysfs', '--floor', '64m', '--rapid', '5', '--only', 'raise-target', '--only', 'allocate-then-lower', '--only', 'too-low']);
       expect(guest.status, guest.stdout + guest.stderr).to.equal(0);
       expect(statuses(guest)).to.deep.equal({ 'raise-target': 'GOOD', 'allocate-then-lower': 'TEST_NA', 'too-low': 'TEST_NA' });
-      expect(guest.results['raise-target']?.reason).to.equal('target 262144 kB -> 327680 kB; allocation 262144 kB -> 327680 kB');
+      expect(guest.results['raise-target']?.reason).to.equal('target 524288 kB -> 589824 kB; allocation 524288 kB -> 589824 kB');
       expect(guest.results['allocate-then-lower']?.reason).to.include('acts on another domain');
-      expect(sysfsTarget()).to.equal(262144);
+      expect(sysfsTarget()).to.equal(524288);
     });
 
     it('xentest balloon in dom0 without --interface runs sysfs and xl', () => {
@@ -313,7 +313,7 @@ describe('balloon suite on the simulated balloon driver', function () {
     it('target-not-applied: raise-target', () => {
       const r = balloon(sysfsEnv, ['--floor', '64m', '--only', 'raise-target'], { XENTEST_SIM_BALLOON_BUG: 'target-not-applied' });
       expect(r.status).to.equal(1);
-      expect(r.results['raise-target']).to.deep.equal({ status: 'FAIL', reason: 'after asking for 327680 kB: expected the target to read 327680 kB, it reads 262144 kB' });
+      expect(r.results['raise-target']).to.deep.equal({ status: 'FAIL', reason: 'after asking for 589824 kB: expected the target to read 589824 kB, it reads 524288 kB' });
     });
 
     it('runt-einval: one-byte-write on /proc', () => {
@@ -326,8 +326,8 @@ describe('balloon suite on the simulated balloon driver', function () {
       const r = balloon(sysfsEnv, ['--floor', '64m', '--only', 'lower-target', '--settle', '2'], { XENTEST_SIM_BALLOON_BUG: 'current-stuck' });
       expect(r.status).to.equal(1);
       expect(r.results['lower-target']?.status).to.equal('FAIL');
-      expect(r.results['lower-target']?.reason).to.equal('expected the allocation to follow the target down to 196608 kB within 2 s, it is 262144 kB');
-      expect(sysfsTarget()).to.equal(262144);
+      expect(r.results['lower-target']?.reason).to.equal('expected the allocation to follow the target down to 458752 kB within 2 s, it is 524288 kB');
+      expect(sysfsTarget()).to.equal(524288);
     });
   });
 
@@ -353,25 +353,25 @@ describe('balloon suite on the simulated balloon driver', function () {
     it('SIGKILL, then `xentest balloon --restore`: the target is where it started', async () => {
       const k = await interrupt(sysfsEnv, 'SIGKILL');
       expect(k.signal).to.equal('SIGKILL');
-      expect(sysfsTarget()).to.not.equal(262144);
-      expect(JSON.parse(readFileSync(record(), 'utf8'))).to.include({ interface: 'sysfs', targetKb: 262144 });
+      expect(sysfsTarget()).to.not.equal(524288);
+      expect(JSON.parse(readFileSync(record(), 'utf8'))).to.include({ interface: 'sysfs', targetKb: 524288 });
       const r = balloon(sysfsEnv, ['--restore']);
       expect(r.status, r.stderr).to.equal(0);
-      expect(r.stdout).to.match(/^restoring the target of 262144 kB that an interrupted run \(pid \d+, .*\) left$/m);
-      expect(sysfsTarget()).to.equal(262144);
+      expect(r.stdout).to.match(/^restoring the target of 524288 kB that an interrupted run \(pid \d+, .*\) left$/m);
+      expect(sysfsTarget()).to.equal(524288);
       expect(existsSync(record())).to.equal(false);
       expect(balloon(sysfsEnv, ['--restore']).stdout).to.equal('nothing to restore\n');
     });
 
     it('SIGKILL, then the suite run again: it puts the target back first', async () => {
       await interrupt(sysfsEnv, 'SIGKILL');
-      expect(sysfsTarget()).to.not.equal(262144);
+      expect(sysfsTarget()).to.not.equal(524288);
       const r = balloon(sysfsEnv, ['--floor', '64m', '--only', 'read-state']);
       expect(r.status).to.equal(0);
-      expect(r.stdout).to.match(/^restoring the target of 262144 kB/m);
+      expect(r.stdout).to.match(/^restoring the target of 524288 kB/m);
       // What the suite found after putting it back is the original.
-      expect(r.stdout).to.match(/allocation \d+ kB, target 262144 kB/);
-      expect(sysfsTarget()).to.equal(262144);
+      expect(r.stdout).to.match(/allocation \d+ kB, target 524288 kB/);
+      expect(sysfsTarget()).to.equal(524288);
     });
 
     it('a record left by an xl run in dom0 is put back through xl, whichever interface runs first', () => {
@@ -389,8 +389,8 @@ describe('balloon suite on the simulated balloon driver', function () {
     it('SIGTERM: it puts the target back itself and exits 143', async () => {
       const t = await interrupt(sysfsEnv, 'SIGTERM');
       expect(t.code).to.equal(143);
-      expect(t.stdout).to.include('SIGTERM: putting the target back to 262144 kB');
-      expect(sysfsTarget()).to.equal(262144);
+      expect(t.stdout).to.include('SIGTERM: putting the target back to 524288 kB');
+      expect(sysfsTarget()).to.equal(524288);
       expect(existsSync(record())).to.equal(false);
     });
   });

@@ -38,6 +38,9 @@ export const BALLOON_BUGS: readonly BalloonBug[] = ['target-not-applied', 'runt-
 export const SYSFS_DIR = 'sys/devices/system/xen_memory/xen_memory0';
 export const PROC_FILE = 'proc/xen/balloon';
 const STATE = 'var/lib/simhost/balloon.json';
+// The driver writes its own files with fs's functions as they were before balloon-hook.ts patched them
+// (it imports this module first), so that rendering a file is never taken for a write to it.
+const raw = { openSync: fs.openSync, writeSync: fs.writeSync, closeSync: fs.closeSync };
 const KERNEL_KB = 32 * 1024;
 const PAGE_KB = 4;
 
@@ -223,9 +226,13 @@ export function renderBalloon(root: string): void {
   const lowKb = Math.max(0, s.initialKb - l.currentKb);
   const free = Math.max(0, l.currentKb - l.used);
   const put = (rel: string, text: string) => {
-    const file = path.join(root, rel);
-    // Truncate in place: the file keeps its mode, owner and inode.
-    fs.writeFileSync(file, text);
+    // Truncated in place: the file keeps its mode, owner and inode.
+    const fd = raw.openSync(path.join(root, rel), 'w');
+    try {
+      raw.writeSync(fd, text);
+    } finally {
+      raw.closeSync(fd);
+    }
   };
   if (s.kind === 'sysfs') {
     const f: Record<string, string> = {
