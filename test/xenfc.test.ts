@@ -228,13 +228,12 @@ for seed in (0, 1, 1114727452, 4294967295):
       expect(missing.got).to.equal(ERRNO.ESRCH);
     });
 
-    it('5. an unknown command at an existing domain: EOPNOTSUPP without an IOMMU, ENOSYS with one (x86 hands it to iommu_do_domctl)', () => {
-      const off = pair(V417, [0]).ask({ cmd: 0x80000000, domain: 0 });
-      expect(off.expected).to.deep.equal([ERRNO.EOPNOTSUPP]);
-      expect(off.got).to.equal(ERRNO.EOPNOTSUPP);
-      const on = pair(V417, [0], { iommu: true }).ask({ cmd: 0x80000000, domain: 0 });
-      expect(on.expected).to.deep.equal([ERRNO.ENOSYS]);
-      expect(on.got).to.equal(ERRNO.ENOSYS);
+    it('5. an unknown command at an existing domain: ENOSYS (as a real Xen 4.17.5 answers, in the lab)', () => {
+      for (const iommu of [false, true]) {
+        const r = pair(V417, [0], { iommu }).ask({ cmd: 0x80000000, domain: 0 });
+        expect(r.expected).to.deep.equal([ERRNO.ENOSYS]);
+        expect(r.got).to.equal(ERRNO.ENOSYS);
+      }
     });
 
     it('6. pausing or destroying yourself: EINVAL; pause counts: a new domain starts paused, unpausing a running one is EINVAL, the 256th pause EOVERFLOW', () => {

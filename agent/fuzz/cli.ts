@@ -33,8 +33,8 @@ export const XENFC_USAGE = `usage: xenfc [-s SEED] [-l LOOPS] [-q] [--backend au
   --unsafe            also pause, unpause and destroy domains this run did not create
                       (dom0 and itself included), and create more than --max-domains
   --max-domains N     live domains of its own at most (default 8)
-  --iommu on|off      is an IOMMU in use? (unknown commands: ENOSYS with one, EOPNOTSUPP without;
-                      default off for sim, unknown for xen: either is accepted)
+  --iommu on|off      is an IOMMU in use? (createdomain asking for one is EINVAL without;
+                      default off for sim, unknown for xen: either answer is accepted)
   --xen-version X.Y   sim away from a simulated host: the Xen to simulate (default 4.17)
   --sim-caller DOMID  sim away from a simulated host: call from guest DOMID (unprivileged)
   --call SPEC         send exactly this call (repeatable), e.g. cmd=3,version=0x15,domain=5

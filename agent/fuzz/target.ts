@@ -27,7 +27,7 @@ export interface TargetOptions {
   xenVersion?: string;
   /** sim away from a simulated machine: call as guest N (unprivileged) instead of dom0. */
   simCaller?: number;
-  /** Is an IOMMU in use? Decides ENOSYS or EOPNOTSUPP for unknown commands. Default: off for sim, unknown for xen. */
+  /** Is an IOMMU in use? Decides whether createdomain may ask for one. Default: off for sim, unknown for xen. */
   iommu?: boolean;
   env?: NodeJS.ProcessEnv;
 }
