@@ -47,7 +47,10 @@ export class XlBalloon implements BalloonInterface {
 
   async read(): Promise<BalloonReading> {
     const { id, memMiB } = await this.list();
-    const target = await xenstoreNumber(`/local/domain/${id}/memory/target`, this.env);
+    let target = await xenstoreNumber(`/local/domain/${id}/memory/target`, this.env);
+    // dom0 has no memory/target until the first xl mem-set; libxl then takes its allocation as
+    // the target (libxl__fill_dom0_memory_info), and so does the suite (seen on a real Xen 4.17.5).
+    if (target === null && id === 0) target = memMiB * 1024;
     if (target === null) throw new BalloonFormatError(`xenstore-read /local/domain/${id}/memory/target gave no number`);
     return { currentKb: memMiB * 1024, targetKb: target, hardLimitKb: null };
   }
@@ -60,7 +63,8 @@ export class XlBalloon implements BalloonInterface {
   async memSet(size: string, as: Identity = 'self'): Promise<WriteOutcome> {
     const c = await captureOutput([...identityPrefix(as), 'xl', 'mem-set', this.domain, size], { env: this.env });
     if (c.result.exitStatus === 0) return { ok: true, written: 0 };
-    const said = c.output.trim().split('\n').filter((l) => l !== '').pop() ?? '';
+    // libxl's error, then xl's own "cannot set domid N dynamic max memory to : SIZE".
+    const said = c.output.trim().split('\n').filter((l) => l !== '').join(' / ');
     return { ok: false, code: `exit ${c.result.exitStatus ?? c.result.signal}`, at: 'command', message: said };
   }
 

@@ -28,7 +28,7 @@ import { appendJsonLine, readJson, withFileLock, writeFileReplacing, writeJson }
 import { getVar, readEnvBlock, setVar, writeEnvBlockInPlace } from './grubenv.js';
 import { parseGrubCfg, resolveEntry, type MenuNode, type ParsedGrubCfg } from './grubmenu.js';
 import { hostPath, readMachine, type SimLayout } from './layout.js';
-import { balloonHookEnv, initBalloon } from './balloon.js';
+import { balloonHookEnv, initBalloon, XEN_RESERVED_MIB } from './balloon.js';
 import { killProcessTree, processAlive, processStartTime } from './procs.js';
 import { DOM0_NAME, killRunner, startRunner, writeSysHypervisor } from './runners.js';
 import type {
@@ -46,8 +46,7 @@ import type {
 
 /** A crash on the default entry too would loop for ever on a real machine; the simulation stops after this many tries. */
 const MAX_ATTEMPTS = 3;
-/** Memory the hypervisor keeps for itself, MiB (what xl info's free_memory never shows). */
-export const XEN_RESERVED_MIB = 33;
+export { XEN_RESERVED_MIB };
 
 export interface BootRequest {
   cause: BootRecord['cause'];
@@ -495,11 +494,19 @@ export function bootMachine(layout: SimLayout, record: BootRecord): void {
       writeFileReplacing(layout.xenCapabilities, 'control_d\n');
       const h = grub.loaded.hypervisor;
       if (h) writeSysHypervisor(layout.root, h);
-      initBalloon(layout.root, machine.dom0Balloon ?? 'sysfs', grub.loaded.dom0MemoryMiB * 1024, grub.loaded.dom0MaxMiB * 1024);
+      // dom0's balloon driver, as its kernel has it (MachineConfig.dom0Balloon); xenstore has its memory keys only after the first xl mem-set.
+      initBalloon(layout.root, {
+        kind: machine.dom0Balloon ?? 'sysfs',
+        memoryKb: grub.loaded.dom0MemoryMiB * 1024,
+        staticMaxKb: grub.loaded.dom0MaxMiB * 1024,
+        inXenstore: false,
+        dir: layout.dir,
+        name: DOM0_NAME,
+      });
     } else {
       fs.rmSync(path.dirname(layout.xenCapabilities), { recursive: true, force: true });
       fs.rmSync(path.join(layout.root, 'sys/hypervisor'), { recursive: true, force: true });
-      initBalloon(layout.root, 'none', 0, 0);
+      initBalloon(layout.root, { kind: 'none', memoryKb: 0, staticMaxKb: 0, inXenstore: false, dir: layout.dir, name: DOM0_NAME });
     }
   }
 }

@@ -45,6 +45,8 @@ const SIMHOST_DIST = path.dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = path.resolve(SIMHOST_DIST, '../../..');
 
 export const FAKE_COMMANDS = ['xl', 'update-grub', 'grub-mkconfig', 'grub-editenv', 'grub-reboot', 'grub-set-default', 'reboot', 'systemctl', 'xenstore-read'] as const;
+/** What a guest has of them (D/guest-bin, on its PATH): xenstore-read, for its own keys; no toolstack. */
+export const GUEST_COMMANDS = ['xenstore-read'] as const;
 
 export interface SimHostOptions {
   /** The packaged hypervisor the machine starts with (default 4.17.5). */
@@ -152,7 +154,7 @@ export class SimHost {
       kernelBuild: '#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)',
       createdAt: new Date().toISOString(),
     };
-    for (const d of [L.root, L.binDir, L.stateDir, L.logDir, L.bootDir, path.dirname(L.grubCfg), path.dirname(L.defaultGrub), L.xentestStateDir, path.dirname(L.xentestBin), L.procs, L.booting]) {
+    for (const d of [L.root, L.binDir, L.guestBinDir, L.stateDir, L.logDir, L.bootDir, path.dirname(L.grubCfg), path.dirname(L.defaultGrub), L.xentestStateDir, path.dirname(L.xentestBin), L.procs, L.booting]) {
       fs.mkdirSync(d, { recursive: true });
     }
     writeJson(L.machine, machine);
@@ -193,8 +195,8 @@ export class SimHost {
     fs.symlinkSync(path.resolve(opts.xentestBin ?? path.join(REPO_ROOT, 'bin/xentest.js')), L.xentestBin);
     // Installed beside xentest, as scripts/install links it.
     fs.symlinkSync(path.join(REPO_ROOT, 'bin/xenfc.js'), path.join(path.dirname(L.xentestBin), 'xenfc'));
-    for (const cmd of FAKE_COMMANDS) {
-      const file = path.join(L.binDir, cmd);
+    for (const [dir, cmd] of [...FAKE_COMMANDS.map((c) => [L.binDir, c]), ...GUEST_COMMANDS.map((c) => [L.guestBinDir, c])] as Array<[string, string]>) {
+      const file = path.join(dir, cmd);
       fs.writeFileSync(
         file,
         `#!/bin/sh\n# ${cmd} of the simulated Xen host ${L.dir}\n: "\${SIMHOST_DIR:=${L.dir}}"\nexport SIMHOST_DIR\nexec ${shellQuote(machine.node)} ${shellQuote(path.join(SIMHOST_DIST, 'cli.js'))} ${cmd} "$@"\n`,
@@ -235,13 +237,13 @@ export class SimHost {
     });
   }
 
-  /** For a command inside guest `name`, as its runner's tests run: its root, no toolstack on PATH, its balloon driver. */
+  /** For a command inside guest `name`, as its runner's tests run: its root, no toolstack on PATH (xenstore-read only), its balloon driver. */
   guestEnv(name: string, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
     const machine = readMachine(this.layout);
     const root = domainRoot(this.layout, name);
     return balloonHookEnv({
       ...base,
-      PATH: [path.dirname(machine.node), base.PATH].filter((p) => p).join(':'),
+      PATH: [this.layout.guestBinDir, path.dirname(machine.node), base.PATH].filter((p) => p).join(':'),
       SIMHOST_DIR: this.dir,
       XENTEST_STATE_DIR: path.join(root, 'var/lib/xentest'),
       XENTEST_ROOT: root,

@@ -10,6 +10,8 @@ export interface SimLayout {
   dir: string;
   root: string;
   binDir: string;
+  /** D/guest-bin: the commands a guest has of the simulation (xenstore-read), on every guest's PATH. */
+  guestBinDir: string;
   stateDir: string;
   logDir: string;
   machine: string;
@@ -45,6 +47,7 @@ export function simLayout(dir: string): SimLayout {
     dir: d,
     root,
     binDir: join(d, 'bin'),
+    guestBinDir: join(d, 'guest-bin'),
     stateDir: state,
     logDir: log,
     machine: join(state, 'machine.json'),
@@ -66,6 +69,16 @@ export function simLayout(dir: string): SimLayout {
     domainsDir: join(d, 'domains'),
     xenCapabilities: join(root, 'proc/xen/capabilities'),
   };
+}
+
+/** A file name for a domain name (xl accepts names no file can have). */
+export function fileSafeName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._+-]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).replace(/^\.\.?$/, (m) => m.replace(/\./g, '%2e'));
+}
+
+/** A guest's filesystem (its runner's XENTEST_ROOT): D/domains/<name>/root. */
+export function domainRoot(layout: SimLayout, name: string): string {
+  return join(layout.domainsDir, fileSafeName(name), 'root');
 }
 
 /** The machine's absolute path `p` on the host (a path already under the root is left alone). */

@@ -29,24 +29,17 @@ import * as path from 'node:path';
 import { readUnit, readUnitExecStart } from '../../agent/units.js';
 import { isNodeScript, trackProcess, unitEnvironment, unitEnvironmentLines, untrackProcess } from './boot.js';
 import { readJson, sleepSync, withFileLock, writeFileReplacing, writeJson } from './fsutil.js';
-import { hostPath, readMachine, type SimLayout } from './layout.js';
+import { domainRoot, fileSafeName, hostPath, readMachine, type SimLayout } from './layout.js';
 import { balloonHookEnv } from './balloon.js';
 import { killProcessTree, processAlive, processStartTime } from './procs.js';
 import type { DomainState, MachineConfig, RunnerState, RunningState } from './types.js';
 
 export const DOM0_NAME = 'Domain-0';
 
-/** A file name for a domain name (xl accepts names no file can have). */
-function fileSafe(name: string): string {
-  return name.replace(/[^A-Za-z0-9._+-]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).replace(/^\.\.?$/, (m) => m.replace(/\./g, '%2e'));
-}
-
-export function domainRoot(layout: SimLayout, name: string): string {
-  return path.join(layout.domainsDir, fileSafe(name), 'root');
-}
+export { domainRoot };
 
 export function runnerLogFile(layout: SimLayout, name: string, boot: number): string {
-  return path.join(layout.logDir, `runner-${fileSafe(name)}-${boot}.log`);
+  return path.join(layout.logDir, `runner-${fileSafeName(name)}-${boot}.log`);
 }
 
 /** A guest's filesystem as its kernel shows it to the runner: an unprivileged guest (empty capabilities), a fresh boot id; its disk's hostname (the xl name on a fresh disk). */
@@ -159,9 +152,9 @@ function runnerSpec(layout: SimLayout, machine: MachineConfig, unitFile: string,
     // dom0's runner sees the machine as the resume unit does (the fake xl and GRUB tools on PATH), without the resume unit's extras.
     env = { ...unitEnvironment(layout, { ...machine, resumeEnv: {} }, unitEnv) };
   } else {
-    // A guest has no toolstack of its own: the fake commands are not on its PATH.
+    // A guest has no toolstack of its own: of the fake commands only xenstore-read (its own keys) is on its PATH.
     env = {
-      PATH: `${path.dirname(machine.node)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+      PATH: `${layout.guestBinDir}:${path.dirname(machine.node)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
       LANG: 'C.UTF-8',
       SIMHOST_DIR: layout.dir,
       XENTEST_STATE_DIR: path.join(root, 'var/lib/xentest'),

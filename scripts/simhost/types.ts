@@ -87,11 +87,15 @@ export interface KernelState {
 export interface DomainState {
   id: number;
   name: string;
-  /** Current allocation, MiB (what xl list shows as Mem). */
+  /**
+   * What the toolstack gave it, MiB: memory at xl create, then each xl mem-set's target. The allocation itself
+   * is the domain's balloon driver's (balloon.ts): it follows the target with a lag, and it is what xl list
+   * shows as Mem and what the host's free memory is counted from.
+   */
   memoryMiB: number;
   /** Static maximum, MiB (maxmem, or memory). */
   maxMemoryMiB: number;
-  /** Balloon target, MiB (xl mem-set); the guest follows it at once. */
+  /** Balloon target, MiB (xl mem-set), in step with the balloon driver's; the allocation follows it with a lag. */
   targetMiB: number;
   vcpus: number;
   /** The six xl list state letters, e.g. r----- or -b----. */

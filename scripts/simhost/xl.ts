@@ -6,11 +6,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readFaults, XEN_RESERVED_MIB } from './boot.js';
+import { readFaults } from './boot.js';
 import { readJson, withFileLock, writeJson } from './fsutil.js';
 import { readMachine, type SimLayout } from './layout.js';
 import { domainRoot, killRunner, prepareDomainRoot, startRunner, waitGone } from './runners.js';
-import { balloonCurrentKb, balloonKindOfKernel, balloonTargetKb, initBalloon, setTargetKb } from './balloon.js';
+import { balloonCurrentKb, balloonKindOfKernel, balloonTargetKb, enterXenstore, hostFreeMiB, initBalloon, setTargetKb } from './balloon.js';
 import type { DomainState, MachineConfig, RunningState } from './types.js';
 import { parseXlConfig, XlConfigError, type XlValue } from './xlconfig.js';
 
@@ -97,9 +97,9 @@ function pad(key: string): string {
   return key.padEnd(23);
 }
 
-function freeMemory(machine: MachineConfig, r: RunningState & { dom0: DomainState }): number {
-  const used = allDomains(r).reduce((s, d) => s + d.memoryMiB, 0);
-  return Math.max(0, Math.floor(machine.totalMemoryMiB - XEN_RESERVED_MIB - used));
+/** The host's free memory (MiB): what Xen and every domain's allocation at this instant leave (balloon.ts). */
+function freeMemory(layout: SimLayout, machine: MachineConfig, r: RunningState & { dom0: DomainState }): number {
+  return hostFreeMiB(layout.dir, machine, allDomains(r));
 }
 
 function xlInfo(layout: SimLayout, io: Io): void {
@@ -121,7 +121,7 @@ function xlInfo(layout: SimLayout, io: Io): void {
     ['hw_caps', '178bfbff:f6d8320b:2c100800:00000121:0000000f:d19b27ab:00000008:00000100'],
     ['virt_caps', 'pv hvm hvm_directio pv_directio hap shadow iommu_hap_pt_share gnttab-v1 gnttab-v2'],
     ['total_memory', m.totalMemoryMiB],
-    ['free_memory', freeMemory(m, r)],
+    ['free_memory', freeMemory(layout, m, r)],
     ['sharing_freed_memory', 0],
     ['sharing_used_memory', 0],
     ['outstanding_claims', 0],
@@ -257,7 +257,7 @@ function xlCreate(layout: SimLayout, io: Io, args: string[]): void {
           `libxl: error: libxl_create.c:1323:initiate_domain_create: Domain ${domid}:cannot make domain: -6`,
       );
     }
-    if (memory > freeMemory(machine, r)) {
+    if (memory > freeMemory(layout, machine, r)) {
       // xl saves the new domid bump even on failure: the next domain gets the next id.
       writeJson(layout.running, r);
       fail(
@@ -289,7 +289,15 @@ function xlCreate(layout: SimLayout, io: Io, args: string[]): void {
   // The guest boots and systemd in it starts the runner unit; xl create returns meanwhile. A paused guest waits for unpause.
   const guestRoot = prepareDomainRoot(layout, name, created.xen);
   const kernel = cfg.get('kernel');
-  initBalloon(guestRoot, balloonKindOfKernel(typeof kernel === 'string' ? kernel : undefined), memory * 1024, maxmem * 1024);
+  // Its balloon driver, as its kernel has it: /proc/xen/balloon for a XenLinux vmlinuz-2.6.N-xen, else sysfs.
+  initBalloon(guestRoot, {
+    kind: balloonKindOfKernel(typeof kernel === 'string' ? kernel : undefined),
+    memoryKb: memory * 1024,
+    staticMaxKb: maxmem * 1024,
+    inXenstore: true,
+    dir: layout.dir,
+    name,
+  });
   if (!paused && !hangs) startRunner(layout, { id: created.id, name }, created.boot);
 }
 
@@ -367,28 +375,38 @@ export function parseMemSizeKb(s: string): number | undefined {
   }
 }
 
+/** xl_mem.c's own line after libxl's error (seen on a real Xen 4.17.5). */
+function cannotSet(domid: number, size: string): string {
+  return `cannot set domid ${domid} dynamic max memory to : ${size}`;
+}
+
 function xlMemSet(layout: SimLayout, io: Io, args: string[]): void {
   if (args.length < 2) usageError(io, 'mem-set', 2);
   const [q, size] = args as [string, string];
   const kb = parseMemSizeKb(size);
   if (kb === undefined) fail(io, `invalid memory size: ${size}`);
-  let root = '';
   update(layout, io, (r) => {
     const d = findDomain(io, r, q);
-    root = d.id === 0 ? layout.root : domainRoot(layout, d.name);
+    const root = d.id === 0 ? layout.root : domainRoot(layout, d.name);
     const mib = kb / 1024;
-    if (d.id === 0 && mib < LIBXL_MIN_DOM0_MEM_MIB) {
-      fail(io, `libxl: error: libxl_mem.c:276:libxl_set_memory_target: Domain 0:New target ${kb} for dom0 is below the minimum threshold`);
-    }
+    // libxl_set_memory_target's order and words, as a real Xen 4.17.5 prints them (no domain prefix).
     if (mib > d.maxMemoryMiB) {
-      fail(io, `libxl: error: libxl_mem.c:306:libxl_set_memory_target: Domain ${d.id}:memory_dynamic_max must be less than or equal to memory_static_max`);
+      fail(io, `libxl: error: libxl_mem.c:278:libxl_set_memory_target: memory_dynamic_max must be less than or equal to memory_static_max\n${cannotSet(d.id, size)}`);
     }
-    d.targetMiB = mib;
-    // Where the domain is going: what the host's free memory is counted from.
-    d.memoryMiB = mib;
+    if (d.id === 0 && mib < LIBXL_MIN_DOM0_MEM_MIB) {
+      fail(io, `libxl: error: libxl_mem.c:287:libxl_set_memory_target: New target ${kb} for dom0 is below the minimum threshold\n${cannotSet(d.id, size)}`);
+    }
+    // memory/target in xenstore (dom0's keys are written by its first mem-set): the domain's balloon driver takes it
+    // as its target, and its allocation follows with a lag (xl list shows it; free memory is counted from it).
+    const driven = balloonTargetKb(root) !== null;
+    if (driven) {
+      enterXenstore(root);
+      setTargetKb(root, kb);
+    }
+    // xl's record, in step with the driver's target (which a planted target-not-applied leaves where it was).
+    d.targetMiB = driven ? (balloonTargetKb(root) as number) / 1024 : mib;
+    d.memoryMiB = d.targetMiB;
   });
-  // memory/target in xenstore: the domain's balloon driver follows it.
-  if (balloonTargetKb(root) !== null) setTargetKb(root, kb);
 }
 
 const KNOWN_UNSIMULATED = new Set([
