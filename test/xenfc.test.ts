@@ -211,21 +211,20 @@ for seed in (0, 1, 1114727452, 4294967295):
       }
     });
 
-    it('4. an unprivileged caller: EPERM once the version and the lookup pass; a guest cannot know other ids, so it accepts ESRCH or EPERM for them', () => {
+    it('0. an unprivileged caller: EPERM for every call, before the struct is read (as a real Xen 4.17.5 answers a Linux 6.1 PV domU, in the lab)', () => {
       const t = pair(V417, [0, 3, 4], { caller: 3 });
       for (const cmd of [CMD.createdomain, CMD.destroydomain, CMD.pausedomain, CMD.unpausedomain, CMD.getdomaininfo, 999]) {
-        for (const dom of [0, 3]) {
-          const r = t.ask({ cmd, domain: dom });
-          expect(r.expected, `cmd ${cmd} domain ${dom}`).to.deep.equal([ERRNO.EPERM]);
-          expect(r.got).to.equal(ERRNO.EPERM);
+        for (const dom of [0, 3, 4, 9, DOMID.self, DOMID.allOnes]) {
+          for (const extra of [{}, { badBuffer: true }, { interfaceVersion: 0x14 }]) {
+            const r = t.ask({ cmd, domain: dom, ...extra });
+            expect(r.expected, `cmd ${cmd} domain ${dom} ${JSON.stringify(extra)}`).to.deep.equal([ERRNO.EPERM]);
+            expect(r.got).to.equal(ERRNO.EPERM);
+          }
         }
       }
-      const other = t.ask({ cmd: CMD.pausedomain, domain: 4 });
-      expect(other.expected).to.deep.equal([ERRNO.ESRCH, ERRNO.EPERM]);
-      expect(other.got).to.equal(ERRNO.EPERM);
-      const missing = t.ask({ cmd: CMD.pausedomain, domain: 9 });
-      expect(missing.expected).to.deep.equal([ERRNO.ESRCH, ERRNO.EPERM]);
-      expect(missing.got).to.equal(ERRNO.ESRCH);
+      // dom0 gets do_domctl's own order for the same calls.
+      expect(pair(V417, [0, 3]).ask({ cmd: CMD.pausedomain, domain: 9 }).got).to.equal(ERRNO.ESRCH);
+      expect(pair(V417, [0, 3]).ask({ cmd: CMD.pausedomain, domain: 9, badBuffer: true }).got).to.equal(ERRNO.EFAULT);
     });
 
     it('5. an unknown command at an existing domain: ENOSYS (as a real Xen 4.17.5 answers, in the lab)', () => {
@@ -402,31 +401,20 @@ for seed in (0, 1, 1114727452, 4294967295):
       rmSync(work, { recursive: true, force: true });
     });
 
-    it('in a domU, auto picks the simulated hypervisor; nothing succeeds, and every call that passes the version and lookup checks expects and gets EPERM', () => {
+    it('in a domU, auto picks the simulated hypervisor; nothing succeeds, and every call expects and gets EPERM', () => {
       const vm1 = host.domain('vm1')!;
       const r = xenfc(['-s', '4242', '-l', '3000'], { SIMHOST_DIR: host.dir, XENTEST_ROOT: host.domainRoot('vm1') });
       expect(r.status, r.stderr).to.equal(0);
       expect(r.stdout).to.contain(`as domain ${vm1.id} (unprivileged)`);
       const bs = blocks(r.stdout).filter((b) => !b.includes('SKIP:'));
       expect(bs.length).to.be.greaterThan(1000);
-      let eperm = 0;
       for (const b of bs) {
-        const expecting = /^Expecting (.*?) \(/m.exec(b)![1]!;
-        expect(expecting, b).to.not.match(/^0|or 0/);
-        const readable = !b.includes('NULL pointer');
-        const rightVersion = b.includes('.interface_version = 0x15\n');
-        const dom = Number(/\.domain = (\d+)/.exec(b)![1]);
-        const known = dom === 0 || dom === vm1.id || (!/\(createdomain\)/.test(b) && dom >= DOMID.firstReserved);
-        if (readable && rightVersion && (known || b.includes('(createdomain)'))) {
-          if (dom < DOMID.firstReserved || b.includes('(createdomain)')) {
-            expect(expecting, b).to.equal('-1');
-            expect(b).to.match(/PASS: errno=-1 expected -1$/m);
-            eperm++;
-          }
-        }
-        expect(b).to.match(/^PASS: /m);
+        expect(/^Expecting (.*?) \(/m.exec(b)![1], b).to.equal('-1');
+        expect(b).to.match(/PASS: errno=-1 expected -1$/m);
       }
-      expect(eperm).to.be.greaterThan(300);
+      // NULL pointers and wrong versions among them.
+      expect(bs.some((b) => b.includes('NULL pointer'))).to.equal(true);
+      expect(bs.some((b) => !b.includes('.interface_version = 0x15\n'))).to.equal(true);
     });
 
     it('in dom0, it sees the guests, errnos as the model says, and leaves the guests alone', () => {
