@@ -41,6 +41,8 @@ export interface ContextOptions {
 export class SuiteContext {
   readonly rng: Mulberry32;
   staticMaxKb: number | null = null;
+  /** What Xen gives at most (max_pages), read at the start; see BalloonInterface.xenLimitKb. */
+  xenLimitKb: number | null = null;
 
   constructor(
     readonly iface: BalloonInterface,

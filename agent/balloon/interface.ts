@@ -37,8 +37,23 @@ export interface BalloonInterface {
   request(targetKb: number, as?: Identity): Promise<WriteOutcome>;
   /** proc and sysfs: one write(2) of exactly these bytes to the target file. */
   writeBytes?(bytes: Uint8Array, as?: Identity): Promise<WriteOutcome>;
-  /** How many KiB Xen lets the domain have at most, when it can be known. */
+  /** The domain's static maximum (memory/static-max, KiB): what xl mem-set accepts at most, when it can be known. */
   staticMaxKb(): Promise<number | null>;
+  /**
+   * What Xen gives the domain at most now (its max_pages, KiB), when the domain can know it: the
+   * toolstack sets it to its own target plus 1 MiB (libxl's LIBXL_MAXMEM_CONSTANT) at xl create and
+   * at every xl mem-set, so a guest raising its own target gets no further (seen on a real Xen
+   * 4.17.5). null through xl, whose mem-set raises it with the target.
+   */
+  xenLimitKb(): Promise<number | null>;
+}
+
+/** libxl's LIBXL_MAXMEM_CONSTANT (KiB): max_pages is the toolstack's target plus this. */
+export const LIBXL_MAXMEM_CONSTANT_KB = 1024;
+
+/** max_pages as a guest can know it: the toolstack's target (its own memory/target in xenstore) + 1 MiB. */
+export function toolstackLimitKb(memoryTargetKb: number | null): number | null {
+  return memoryTargetKb === null ? null : memoryTargetKb + LIBXL_MAXMEM_CONSTANT_KB;
 }
 
 /** The interface cannot be used here: a user's problem, printed without a stack trace. */

@@ -61,7 +61,8 @@ export async function runSuite(iface: BalloonInterface, options: SuiteOptions): 
   });
   const ctx = new SuiteContext(iface, original, options);
   ctx.staticMaxKb = await iface.staticMaxKb();
-  log(`balloon suite on ${iface.where}: allocation ${original.currentKb} kB, target ${original.targetKb} kB, static-max ${ctx.staticMaxKb ?? 'unknown'}${ctx.staticMaxKb === null ? '' : ' kB'}, floor ${ctx.floorKb} kB, seed ${options.seed}`);
+  ctx.xenLimitKb = await iface.xenLimitKb();
+  log(`balloon suite on ${iface.where}: allocation ${original.currentKb} kB, target ${original.targetKb} kB, static-max ${ctx.staticMaxKb ?? 'unknown'}${ctx.staticMaxKb === null ? '' : ' kB'}${ctx.xenLimitKb === null ? '' : `, Xen gives up to ${ctx.xenLimitKb} kB`}, floor ${ctx.floorKb} kB, seed ${options.seed}`);
 
   let stopping: NodeJS.Signals | null = null;
   const onSignal = (sig: NodeJS.Signals) => {

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BalloonFormatError, type BalloonInterface, type BalloonReading, type Identity, type WriteOutcome } from './interface.js';
+import { BalloonFormatError, toolstackLimitKb, type BalloonInterface, type BalloonReading, type Identity, type WriteOutcome } from './interface.js';
 import { writeOnceAs } from './write-once.js';
 import { xenstoreNumber } from './xenstore.js';
 
@@ -58,5 +58,9 @@ export class SysfsBalloon implements BalloonInterface {
 
   staticMaxKb(): Promise<number | null> {
     return xenstoreNumber('memory/static-max', this.env);
+  }
+
+  async xenLimitKb(): Promise<number | null> {
+    return toolstackLimitKb(await xenstoreNumber('memory/target', this.env));
   }
 }

@@ -72,4 +72,9 @@ export class XlBalloon implements BalloonInterface {
     const { id } = await this.list();
     return xenstoreNumber(`/local/domain/${id}/memory/static-max`, this.env);
   }
+
+  /** xl mem-set raises max_pages with the target: no limit below static-max. */
+  async xenLimitKb(): Promise<number | null> {
+    return null;
+  }
 }

@@ -89,6 +89,12 @@ interface BalloonState {
   name: string;
   initialKb: number;
   staticMaxKb: number;
+  /**
+   * Xen's max_pages for the domain (KiB): what it gives at most. libxl sets it to its target plus
+   * LIBXL_MAXMEM_CONSTANT (1 MiB) at xl create and at every xl mem-set (seen on a real Xen 4.17.5: a
+   * guest raising its own target stops there); dom0's is dom0_mem's max.
+   */
+  maxPagesKb: number;
   /** balloon_stats.target_pages (4 KiB pages; < 2^52, so exact in a double). */
   targetPages: number;
   /** The allocation at anchorAt (ms since the epoch); it moves toward the goal from there. */
@@ -158,6 +164,8 @@ export interface BalloonInit {
   memoryKb: number;
   /** maxmem, or memory. */
   staticMaxKb: number;
+  /** Xen's max_pages at the start (KiB); default the static maximum (dom0). */
+  maxPagesKb?: number;
   /** memory/target and static-max are in xenstore from the start (a guest; dom0 only after xl mem-set). */
   inXenstore: boolean;
   /** The simulated machine's directory D, and the domain's name (Domain-0 for dom0). */
@@ -190,6 +198,7 @@ export function initBalloon(root: string, init: BalloonInit): void {
     name: init.name,
     initialKb: kb,
     staticMaxKb: pages(Math.max(init.staticMaxKb, init.memoryKb)),
+    maxPagesKb: pages(init.maxPagesKb ?? Math.max(init.staticMaxKb, init.memoryKb)),
     targetPages: kb / PAGE_KB,
     anchorKb: kb,
     anchorAt: Date.now(),
@@ -293,12 +302,21 @@ function hostState(dir: string): { machine: MachineConfig; domains: DomainState[
   return { machine, domains: [r.dom0, ...r.domains] };
 }
 
+/**
+ * How far the allocation can grow: the pages in the balloon (up to the static maximum: a guest
+ * started with memory below maxmem has the rest ballooned out) and no more than Xen's max_pages;
+ * what the domain has is never taken back.
+ */
+function xenGivesUpToKb(s: BalloonState): number {
+  return Math.max(s.anchorKb, Math.min(s.staticMaxKb, s.maxPagesKb ?? s.staticMaxKb));
+}
+
 /** One domain on its own: where its allocation is now within its static maximum, and what it holds in use. */
 function soloLive(root: string, s: BalloonState, now: number): { currentKb: number; usedKb: number } {
   const used = usedKb(root);
   const targetKb = s.targetPages * PAGE_KB;
   // Xen gives up to the static maximum; what the domain has is never taken back.
-  const high = Math.max(s.anchorKb, s.staticMaxKb);
+  const high = xenGivesUpToKb(s);
   // The balloon takes only free pages: memory in use holds the allocation up (it never raises it).
   const low = Math.min(pages(used), s.anchorKb);
   const goal = Math.max(low, Math.min(targetKb, high));
@@ -366,7 +384,7 @@ function live(root: string, s: BalloonState, now = Date.now()): Live {
   const currentKb = share ? share.currentKb : solo.currentKb;
   const targetKb = s.targetPages * PAGE_KB;
   // increase_reservation got fewer pages than asked: at the static maximum, or all the host had.
-  const atStaticMax = targetKb > Math.max(s.anchorKb, s.staticMaxKb) && currentKb >= Math.max(s.anchorKb, s.staticMaxKb);
+  const atStaticMax = targetKb > xenGivesUpToKb(s) && currentKb >= xenGivesUpToKb(s);
   const hardLimitKb = atStaticMax || (share?.hostLimited ?? false) ? currentKb : null;
   return { s, currentKb, usedKb: solo.usedKb, hardLimitKb };
 }
@@ -398,8 +416,11 @@ export function enterXenstore(root: string): void {
   });
 }
 
-/** balloon_set_new_target: a new target (pages); the allocation goes on from where it is now. */
-function setTargetPages(root: string, targetPages: number): void {
+/**
+ * balloon_set_new_target: a new target (pages); the allocation goes on from where it is now.
+ * `maxPagesKb`: what the toolstack sets Xen's max_pages to with it (xl mem-set).
+ */
+function setTargetPages(root: string, targetPages: number, maxPagesKb?: number): void {
   const bug = plantedBalloonBug();
   withFileLock(statePath(root), () => {
     const s = readState(root);
@@ -408,6 +429,7 @@ function setTargetPages(root: string, targetPages: number): void {
     s.anchorKb = live(root, s, now).currentKb;
     s.anchorAt = now;
     if (bug !== 'target-not-applied') s.targetPages = targetPages;
+    if (maxPagesKb !== undefined) s.maxPagesKb = pages(maxPagesKb);
     s.stuck = bug === 'current-stuck';
     s.kibPerS = envRate(process.env);
     writeState(root, s);
@@ -415,9 +437,15 @@ function setTargetPages(root: string, targetPages: number): void {
   renderBalloon(root);
 }
 
-/** memory/target (KiB), as xl mem-set writes it: the driver's watch makes it the target (KiB >> 2). */
+/** libxl's LIBXL_MAXMEM_CONSTANT: max_pages is the toolstack's target plus this much (KiB). */
+export const LIBXL_MAXMEM_CONSTANT_KB = 1024;
+
+/**
+ * xl mem-set (libxl_set_memory_target): Xen's max_pages to the target plus 1 MiB, then memory/target;
+ * the driver's watch makes it the target (KiB >> 2).
+ */
 export function setTargetKb(root: string, kb: number): void {
-  setTargetPages(root, Math.floor(kb / PAGE_KB));
+  setTargetPages(root, Math.floor(kb / PAGE_KB), kb + LIBXL_MAXMEM_CONSTANT_KB);
 }
 
 function pad8(n: number | bigint): string {

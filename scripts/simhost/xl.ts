@@ -10,7 +10,7 @@ import { readFaults } from './boot.js';
 import { readJson, withFileLock, writeJson } from './fsutil.js';
 import { readMachine, type SimLayout } from './layout.js';
 import { domainRoot, killRunner, prepareDomainRoot, startRunner, waitGone } from './runners.js';
-import { balloonCurrentKb, balloonKindOfKernel, balloonTargetKb, enterXenstore, hostFreeMiB, initBalloon, setTargetKb } from './balloon.js';
+import { balloonCurrentKb, balloonKindOfKernel, balloonTargetKb, enterXenstore, hostFreeMiB, initBalloon, LIBXL_MAXMEM_CONSTANT_KB, setTargetKb } from './balloon.js';
 import type { DomainState, MachineConfig, RunningState } from './types.js';
 import { parseXlConfig, XlConfigError, type XlValue } from './xlconfig.js';
 
@@ -294,6 +294,8 @@ function xlCreate(layout: SimLayout, io: Io, args: string[]): void {
     kind: balloonKindOfKernel(typeof kernel === 'string' ? kernel : undefined),
     memoryKb: memory * 1024,
     staticMaxKb: maxmem * 1024,
+    // libxl__build_pre: xc_domain_setmaxmem(target + LIBXL_MAXMEM_CONSTANT).
+    maxPagesKb: memory * 1024 + LIBXL_MAXMEM_CONSTANT_KB,
     inXenstore: true,
     dir: layout.dir,
     name,
