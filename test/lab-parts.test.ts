@@ -87,7 +87,8 @@ describe('the lab\'s parts', function () {
     expect(img.readUInt16LE(40)).to.equal(0);
     expect(builtXenIdentity(tree).version).to.equal('4.17.5-broken');
     const dest = path.join(dir, 'root');
-    expect(sh('make', ['install', `DESTDIR=${dest}`, 'BROKEN=1'], tree).status).to.equal(0);
+    // make install, as the night runs it (without BROKEN=1), installs what make dist built.
+    expect(sh('make', ['install', `DESTDIR=${dest}`], tree).status).to.equal(0);
     expect(fs.existsSync(path.join(dest, 'boot/xen-4.17.5-broken.gz'))).to.equal(true);
   });
 
