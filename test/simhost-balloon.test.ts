@@ -496,3 +496,34 @@ describe('simulated host: the balloon driver behind the real interface files', f
     });
   });
 });
+
+describe('simulated host: the driver state lock survives a killed holder', function () {
+  this.timeout(30_000);
+
+  it('a holder SIGKILLed inside the lock, or a lock left without its owner, does not hold up the next writer', async () => {
+    const { utimesSync, mkdirSync } = await import('node:fs');
+    const { spawn } = await import('node:child_process');
+    const { withFileLock } = await import('../scripts/simhost/fsutil.js');
+    const dir = mkdtempSync(join(tmpdir(), 'xentest-lock-'));
+    try {
+      const file = join(dir, 'balloon.json');
+      const url = new URL('../scripts/simhost/fsutil.js', import.meta.url).href;
+      const holder = spawn(process.execPath, ['--input-type=module', '-e', `import { withFileLock } from ${JSON.stringify(url)}; withFileLock(${JSON.stringify(file)}, () => { console.log('in'); for (;;) {} });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+      holder.kill('SIGKILL');
+      await new Promise((r) => holder.once('exit', r));
+      let t = Date.now();
+      expect(withFileLock(file, () => 'taken')).to.equal('taken');
+      expect(Date.now() - t).to.be.below(2000);
+      // An ownerless lock directory (its taker killed between mkdir and writing its pid) is broken after a moment.
+      mkdirSync(`${file}.lock`);
+      utimesSync(`${file}.lock`, new Date(Date.now() - 5000), new Date(Date.now() - 5000));
+      t = Date.now();
+      expect(withFileLock(file, () => 'again')).to.equal('again');
+      expect(Date.now() - t).to.be.below(2000);
+      expect(existsSync(`${file}.lock`)).to.equal(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -54,6 +54,7 @@ export function readJsonLines<T>(file: string): T[] {
 }
 
 const LOCK_STALE_MS = 10_000;
+const LOCK_UNOWNED_MS = 2_000;
 
 function pidAlive(pid: number): boolean {
   try {
@@ -74,12 +75,18 @@ export function withFileLock<T>(file: string, fn: () => T): T {
   fs.mkdirSync(path.dirname(lockDir), { recursive: true });
   const deadline = Date.now() + 30_000;
   for (;;) {
+    // Taken whole or not at all: the lock appears with its owner's pid in it (a rename), so a process
+    // killed while taking it leaves at most a stray .take directory, never an ownerless lock.
+    const take = `${lockDir}.take.${process.pid}.${Math.random().toString(36).slice(2)}`;
+    fs.mkdirSync(take);
+    fs.writeFileSync(path.join(take, 'pid'), String(process.pid));
     try {
-      fs.mkdirSync(lockDir);
-      fs.writeFileSync(path.join(lockDir, 'pid'), String(process.pid));
+      fs.renameSync(take, lockDir);
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      fs.rmSync(take, { recursive: true, force: true });
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw e;
       breakStaleLock(lockDir);
       if (Date.now() > deadline) throw new Error(`${lockDir}: held for more than 30 s`);
       sleepSync(3);
@@ -96,10 +103,16 @@ function breakStaleLock(lockDir: string): void {
   let owner: number | undefined;
   let age = 0;
   try {
-    owner = Number(fs.readFileSync(path.join(lockDir, 'pid'), 'utf8'));
     age = Date.now() - fs.statSync(lockDir).mtimeMs;
   } catch {
-    // Being created or removed right now: look again shortly.
+    // Removed right now: look again shortly.
+    return;
+  }
+  try {
+    owner = Number(fs.readFileSync(path.join(lockDir, 'pid'), 'utf8'));
+  } catch {
+    // No owner (a lock taken the old way by a process killed at once): broken after a moment.
+    if (age > LOCK_UNOWNED_MS) fs.rmSync(lockDir, { recursive: true, force: true });
     return;
   }
   if ((owner > 0 && !pidAlive(owner)) || age > LOCK_STALE_MS) fs.rmSync(lockDir, { recursive: true, force: true });
