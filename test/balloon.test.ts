@@ -9,9 +9,10 @@
  */
 import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hostWithBalloonGuests } from './support/balloon-guests.js';
 import { SimHost } from '../scripts/simhost/host.js';
 import { parseKernelNumber } from '../scripts/simhost/balloon.js';
 import { XENTEST_BIN } from './support/cli.js';
@@ -76,15 +77,7 @@ describe('balloon suite on the simulated balloon driver', function () {
 
   before(() => {
     work = mkdtempSync(join(tmpdir(), 'xentest-balloon-'));
-    // User nobody must reach the files, so that what refuses it is their mode, as on a real machine.
-    chmodSync(work, 0o755);
-    host = SimHost.create(join(work, 'm'), { runnerUnit: null });
-    writeFileSync(join(work, 'vm-sysfs.cfg'), 'name = "vm-sysfs"\ntype = "pv"\nmemory = 512\nmaxmem = 640\nkernel = "/boot/vmlinuz-6.1.0-18-amd64"\n');
-    writeFileSync(join(work, 'vm-proc.cfg'), 'name = "vm-proc"\ntype = "pv"\nmemory = 512\nkernel = "/boot/vmlinuz-2.6.18-xen"\n');
-    for (const vm of ['vm-sysfs', 'vm-proc']) {
-      const r = spawnSync('xl', ['create', join(work, `${vm}.cfg`)], { env: host.env(), encoding: 'utf8' });
-      expect(r.status, r.stderr).to.equal(0);
-    }
+    host = hostWithBalloonGuests(work, { sysfs: 'vm-sysfs', proc: 'vm-proc' });
     sysfsEnv = host.guestEnv('vm-sysfs');
     procEnv = host.guestEnv('vm-proc');
     sysfsRoot = host.domainRoot('vm-sysfs');

@@ -91,7 +91,7 @@ describe('the morning report after nights on the simulated Xen host', function (
     expect(stepState(night1, 'results.report')).to.equal('done/GOOD');
     expect(journalOf(night1).outcome?.status).to.equal('GOOD');
     const text = readFileSync(join(night1, 'report.txt'), 'utf8');
-    expect(text.split('\n')[0]).to.match(/^xentest simhost night \d{8}T\d{6}Z: PASS: all 12 tests passed$/);
+    expect(text.split('\n')[0], text).to.match(/^xentest simhost night \d{8}T\d{6}Z: PASS: all 12 tests passed$/);
     expect(text).to.include('compared with earlier nights: 0 regressions, 12 new');
     const html = readFileSync(join(night1, 'report.html'), 'utf8');
     expect(html).to.include('data-verdict="PASS"');
@@ -103,7 +103,7 @@ describe('the morning report after nights on the simulated Xen host', function (
     const id1 = journalOf(night1).night;
     const id2 = journalOf(night2).night;
     const text = readFileSync(join(night2, 'report.txt'), 'utf8');
-    expect(text.split('\n')[0]).to.equal(`xentest simhost night ${id2}: REGRESSED: 1 regression: vm1/sieve`);
+    expect(text.split('\n')[0], text).to.equal(`xentest simhost night ${id2}: REGRESSED: 1 regression: vm1/sieve`);
     expect(text, text).to.include('compared with earlier nights: 1 regression, 11 passed as before');
     expect(text).to.match(new RegExp(`^  vm1/sieve  FAIL  REGR\\. vs\\. night ${id1} \\(GOOD\\) \\(passed in domain simhost this night\\)$`, 'm'));
     // The end of the test's run log is in the summary, as the guest wrote it.

@@ -9,9 +9,10 @@
  */
 import { expect } from 'chai';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hostWithBalloonGuests } from './support/balloon-guests.js';
 import { SimHost } from '../scripts/simhost/host.js';
 
 const SYSFS = 'sys/devices/system/xen_memory/xen_memory0';
@@ -105,17 +106,9 @@ describe('simulated host: the balloon driver behind the real interface files', f
 
   before(() => {
     work = mkdtempSync(join(tmpdir(), 'xentest-simballoon-'));
-    // User nobody must reach the files, so that what refuses it is their mode, as on a real machine.
-    chmodSync(work, 0o755);
     child = join(work, 'child.mjs');
     writeFileSync(child, CHILD);
-    host = SimHost.create(join(work, 'm'), { runnerUnit: null });
-    writeFileSync(join(work, 'vm-a.cfg'), 'name = "vm-a"\ntype = "pv"\nmemory = 512\nmaxmem = 640\nkernel = "/boot/vmlinuz-6.1.0-18-amd64"\n');
-    writeFileSync(join(work, 'vm-b.cfg'), 'name = "vm-b"\ntype = "pv"\nmemory = 512\nkernel = "/boot/vmlinuz-2.6.18-xen"\n');
-    for (const vm of ['vm-a', 'vm-b']) {
-      const r = spawnSync('xl', ['create', join(work, `${vm}.cfg`)], { env: host.env(), encoding: 'utf8' });
-      expect(r.status, r.stderr).to.equal(0);
-    }
+    host = hostWithBalloonGuests(work, { sysfs: 'vm-a', proc: 'vm-b' });
     sysfsEnv = host.guestEnv('vm-a');
     procEnv = host.guestEnv('vm-b');
   });

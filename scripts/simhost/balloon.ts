@@ -544,8 +544,12 @@ export function renderBalloon(root: string): void {
   }
 }
 
-/** simple_strtoull(text, &end, 0) (lib/vsprintf.c): the value, wrapped to 64 bits, and where it stopped. */
-export function simpleStrtoull(text: string): { value: bigint; end: number } {
+/**
+ * The kernel's base-0 number at the start of text (_parse_integer_fixup_radix, then
+ * _parse_integer): "0x" and a hex digit is hex, another leading 0 octal (the 0 is one
+ * of its digits), else decimal. The value unbounded, where its digits start and end.
+ */
+function parseBase0(text: string): { value: bigint; start: number; end: number } {
   let i = 0;
   let base = 10n;
   if (text[0] === '0') {
@@ -554,13 +558,20 @@ export function simpleStrtoull(text: string): { value: bigint; end: number } {
       i = 2;
     } else base = 8n;
   }
+  const start = i;
   let n = 0n;
   for (; i < text.length; i++) {
     const d = /[0-9a-fA-F]/.test(text[i] as string) ? parseInt(text[i] as string, 16) : NaN;
     if (Number.isNaN(d) || BigInt(d) >= base) break;
-    n = (n * base + BigInt(d)) & U64;
+    n = n * base + BigInt(d);
   }
-  return { value: n, end: i };
+  return { value: n, start, end: i };
+}
+
+/** simple_strtoull(text, &end, 0) (lib/vsprintf.c): the value, wrapped to 64 bits, and where it stopped. */
+export function simpleStrtoull(text: string): { value: bigint; end: number } {
+  const { value, end } = parseBase0(text);
+  return { value: value & U64, end };
 }
 
 const SHIFTS: Record<string, bigint> = { k: 10n, m: 20n, g: 30n, t: 40n, p: 50n, e: 60n };
@@ -580,29 +591,12 @@ export function parseKernelNumber(text: string, suffixes: boolean, suffixSet: 'K
 /** kstrtoul(text, 0): the whole text (one trailing newline allowed) must be the number; EINVAL or ERANGE. */
 export function kstrtoul(text: string): bigint | 'EINVAL' | 'ERANGE' {
   const t = text.startsWith('+') ? text.slice(1) : text;
-  let i = 0;
-  let base = 10n;
-  if (t[0] === '0') {
-    if ((t[1] === 'x' || t[1] === 'X') && /[0-9a-fA-F]/.test(t[2] ?? '')) {
-      base = 16n;
-      i = 2;
-    } else base = 8n;
-  }
-  const start = i;
-  let n = 0n;
-  let overflow = false;
-  for (; i < t.length; i++) {
-    const d = /[0-9a-fA-F]/.test(t[i] as string) ? parseInt(t[i] as string, 16) : NaN;
-    if (Number.isNaN(d) || BigInt(d) >= base) break;
-    n = n * base + BigInt(d);
-    if (n > U64) overflow = true;
-  }
-  // An octal number's leading 0 is one of its digits (so "0" is a number).
-  if (i === start) return 'EINVAL';
-  if (overflow) return 'ERANGE';
-  const rest = t.slice(i);
+  const { value, start, end } = parseBase0(t);
+  if (end === start) return 'EINVAL';
+  if (value > U64) return 'ERANGE';
+  const rest = t.slice(end);
   if (rest !== '' && rest !== '\n') return 'EINVAL';
-  return n;
+  return value;
 }
 
 export type BalloonErrno = 'EPERM' | 'EBADMSG' | 'EFBIG' | 'EINVAL' | 'ERANGE' | 'ENODEV';
