@@ -327,6 +327,17 @@ describe('balloon suite on the simulated balloon driver', function () {
       expect(r.results['lower-target']?.reason).to.equal('expected the allocation to follow the target down to 458752 kB within 2 s, it is 524288 kB');
       expect(sysfsTarget()).to.equal(524288);
     });
+
+    it('takes-used-pages: allocate-then-lower', () => {
+      const r = balloon(sysfsEnv, ['--floor', '64m', '--only', 'allocate-then-lower'], { XENTEST_SIM_BALLOON_BUG: 'takes-used-pages' });
+      expect(r.status).to.equal(1);
+      expect(r.results['allocate-then-lower']?.status).to.equal('FAIL');
+      // Fallen to the target: below what the allocating process holds, or (if the rest held more) just at the target.
+      expect(r.results['allocate-then-lower']?.reason).to.match(
+        /^expected the allocation to (stay above what the allocating process holds \(\d+ kB; the domain held \d+ kB\), it fell to \d+ kB|stop above the target \d+ kB \(the domain holds \d+ kB\), it is \d+ kB)$/,
+      );
+      expect(sysfsTarget()).to.equal(524288);
+    });
   });
 
   describe('interrupted in the rapid phase', () => {

@@ -62,8 +62,8 @@ import { domainRoot, simLayout } from './layout.js';
 import type { DomainState, MachineConfig, RunningState } from './types.js';
 
 export type BalloonKind = 'sysfs' | 'proc' | 'none';
-export type BalloonBug = 'target-not-applied' | 'runt-einval' | 'current-stuck';
-export const BALLOON_BUGS: readonly BalloonBug[] = ['target-not-applied', 'runt-einval', 'current-stuck'];
+export type BalloonBug = 'target-not-applied' | 'runt-einval' | 'current-stuck' | 'takes-used-pages';
+export const BALLOON_BUGS: readonly BalloonBug[] = ['target-not-applied', 'runt-einval', 'current-stuck', 'takes-used-pages'];
 
 export const SYSFS_DIR = 'sys/devices/system/xen_memory/xen_memory0';
 export const PROC_FILE = 'proc/xen/balloon';
@@ -318,7 +318,8 @@ function soloLive(root: string, s: BalloonState, now: number): { currentKb: numb
   // Xen gives up to the static maximum; what the domain has is never taken back.
   const high = xenGivesUpToKb(s);
   // The balloon takes only free pages: memory in use holds the allocation up (it never raises it).
-  const low = Math.min(pages(used), s.anchorKb);
+  // The planted bug takes pages in use too, as a driver that does not ask the page allocator would.
+  const low = plantedBalloonBug() === 'takes-used-pages' ? 0 : Math.min(pages(used), s.anchorKb);
   const goal = Math.max(low, Math.min(targetKb, high));
   const stuck = s.stuck || plantedBalloonBug() === 'current-stuck';
   const step = stuck ? 0 : Math.max(0, now - s.anchorAt) * rateKbPerMs(s);
