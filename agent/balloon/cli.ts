@@ -20,9 +20,6 @@ import { XlBalloon } from './xl.js';
 import { restoreLeftover, runSuite } from './suite.js';
 import { SCENARIOS } from './scenarios.js';
 
-export const BALLOON_USAGE =
-  'xentest balloon [--interface auto|proc|sysfs|xl] [--domain NAME] [--floor SIZE] [--rapid N] [--rapid-seconds S] [--seed N] [--settle S] [--only SCENARIO]... [--restore] [--list]';
-
 export const EXIT_BALLOON_FAIL = 1;
 export const EXIT_BALLOON_UNAVAILABLE = 69;
 

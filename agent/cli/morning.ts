@@ -27,9 +27,8 @@ import type { NightRecord } from '../results/record.js';
 import { HISTORY_NIGHTS, makeReport, reportPaths, reportSources, writeReportFiles, type ReportSources } from '../results/report/make.js';
 import { compareOrSay } from './compare.js';
 import { withResultsDb } from './db.js';
-import { UsageError } from './usage.js';
+import { REPORT_USAGE, UsageError } from './usage.js';
 
-export const REPORT_USAGE = 'usage: xentest report [NIGHT | NIGHT_DIR] [--db URL|FILE] [--machine M] [--base NIGHT] [--nights N] [--out FILE] [--text]';
 
 interface ReportArgs {
   db?: string;

@@ -10,3 +10,6 @@ export class UsageError extends Error {
 }
 
 export const EXIT_USAGE = 64;
+
+/** `xentest report`'s usage: its errors' hint, and its line in `xentest help` (which loads no command). */
+export const REPORT_USAGE = 'usage: xentest report [NIGHT | NIGHT_DIR] [--db URL|FILE] [--machine M] [--base NIGHT] [--nights N] [--out FILE] [--text]';

@@ -5,7 +5,6 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import si from 'systeminformation';
 import { writeFileAtomic } from '../../shared/atomic.js';
 import { loadControlFile, type ControlFile } from '../../shared/controlfile/model.js';
 import { StatusLogWriter } from '../../shared/statuslog/writer.js';
@@ -60,6 +59,8 @@ export function nightInProgress(files: StateFiles): { id: string; dir: string; j
 
 async function cpuCount(): Promise<number> {
   try {
+    // Loaded only when a build needs the count.
+    const { default: si } = await import('systeminformation');
     const cpu = await si.cpu();
     if (cpu.cores > 0) return cpu.cores;
   } catch {

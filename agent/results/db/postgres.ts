@@ -9,7 +9,7 @@
  * for the length of their transaction, so two ingests of the same night
  * cannot both insert it; readers are never blocked.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { numberPlaceholders, Serial, type Connection, type Row, type SqlValue } from './connection.js';
 import { ResultsDbError } from './errors.js';
 import { migrate, SqlResultsDb, type StoreHooks } from './store.js';
@@ -33,10 +33,12 @@ export function redactUrl(url: string): string {
 }
 
 /** BIGINT (int8) columns as numbers: ours (durations in ms, counts) are far below 2^53. */
-const TYPES = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === pg.types.builtins.INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
-};
+function int8AsNumber(types: typeof pg.types): { getTypeParser: typeof pg.types.getTypeParser } {
+  return {
+    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+      oid === types.builtins.INT8 ? (v: string) => Number(v) : types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+  };
+}
 
 class PostgresConnection implements Connection {
   readonly dialect = 'postgres' as const;
@@ -132,7 +134,9 @@ export interface PostgresOptions {
 
 export async function openPostgres(url: string, options: PostgresOptions = {}): Promise<SqlResultsDb> {
   const where = redactUrl(url);
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, types: TYPES });
+  // The driver is loaded only here: a SQLite night never loads it.
+  const { default: driver } = await import('pg');
+  const client = new driver.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, types: int8AsNumber(driver.types) });
   // An error while connecting is reported by connect() below; this keeps it from also crashing the process.
   client.on('error', () => undefined);
   try {
