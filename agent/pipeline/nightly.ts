@@ -5,6 +5,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { writeFileAtomic } from '../../shared/atomic.js';
 import { loadControlFile, type ControlFile } from '../../shared/controlfile/model.js';
 import { StatusLogWriter } from '../../shared/statuslog/writer.js';
@@ -57,16 +58,9 @@ export function nightInProgress(files: StateFiles): { id: string; dir: string; j
   return nightOver(journal) ? undefined : { id, dir, journal };
 }
 
-async function cpuCount(): Promise<number> {
-  try {
-    // Loaded only when a build needs the count.
-    const { default: si } = await import('systeminformation');
-    const cpu = await si.cpu();
-    if (cpu.cores > 0) return cpu.cores;
-  } catch {
-    // Fall through: a machine systeminformation cannot read still builds.
-  }
-  return 1;
+/** The CPUs this process may run on (sched_getaffinity: a build pinned to some CPUs gets that many jobs). */
+function cpuCount(): number {
+  return Math.max(1, availableParallelism());
 }
 
 function createNight(control: ControlFile, sourcePath: string, paths: MachinePaths, files: StateFiles): { id: string; dir: string; journal: Journal } {
@@ -115,7 +109,7 @@ async function drive(
 ): Promise<NightEnd> {
   const say = options.say ?? ((line: string) => process.stdout.write(line + '\n'));
   found.journal.ensureSteps(nightStepNames(control.preferences.linuxTree !== undefined));
-  const env = { ...(options.env ?? process.env), XENTEST_JOBS: String(await cpuCount()) };
+  const env = { ...(options.env ?? process.env), XENTEST_JOBS: String(cpuCount()) };
   const night: Night = {
     id: found.id,
     dir: found.dir,
