@@ -17,7 +17,7 @@ import { CMD, DOMCTL_SIZE, DOMID, ERRNO, OFF_DOMAIN, encodeDomctl, type DomctlCa
 import { GOOD_CONFIG } from '../agent/fuzz/generator.js';
 import { SimHypervisor, type PlantedBug } from '../scripts/simhost/hypervisor.js';
 import { runSession, type Output } from '../agent/fuzz/session.js';
-import type { FuzzTarget } from '../agent/fuzz/target.js';
+import { selectTarget, type FuzzTarget } from '../agent/fuzz/target.js';
 import type { HypercallBackend } from '../agent/fuzz/backend.js';
 import { parseCallSpec, callSpec } from '../agent/fuzz/callspec.js';
 import { SimHost } from '../scripts/simhost/host.js';
@@ -86,7 +86,7 @@ function simTarget(domains: number[], bug: PlantedBug | null = null): { target: 
     open: (): HypercallBackend => {
       const h = new SimHypervisor({ major: 4, minor: 17, domains, caller: 0, privileged: true, iommu: false, bug });
       last = h;
-      return { name: 'sim', domctl: (b, bad) => h.domctl(b, !bad), close() {} };
+      return { name: 'sim', domctl: (b, bad) => h.domctl(b, !bad), domains: async () => h.domainIds(), close() {} };
     },
     replayEnv: [],
     replayArgs: ['--backend', 'sim'],
@@ -322,6 +322,50 @@ for seed in (0, 1, 1114727452, 4294967295):
       expect(h.domainIds(), 'only the domains it found are left').to.deep.equal([0, 1, 2]);
     });
 
+    it("guests started and ended under it by a toolstack (tonight's guests start while dom0 tests): each answer judged against the table as it is then, no false FAIL", async () => {
+      /** A run during which another toolstack starts a guest every 5000 calls and ends the one it started before. */
+      const underToolstack = async (listable: boolean) => {
+        const { target, hv } = simTarget([0, 1, 2]);
+        const inner = target.open();
+        const h = hv();
+        const buf = new Uint8Array(DOMCTL_SIZE);
+        const view = new DataView(buf.buffer);
+        const toolstack = (call: Omit<DomctlCall, 'interfaceVersion' | 'badBuffer'>): number => {
+          encodeDomctl({ interfaceVersion: V417.interfaceVersion, badBuffer: false, ...call }, buf, view);
+          return h.domctl(buf, true);
+        };
+        const guests: number[] = [];
+        let n = 0;
+        const b: HypercallBackend = {
+          name: 'sim',
+          domctl(call, bad) {
+            if (++n % 5000 === 0) {
+              expect(toolstack({ cmd: CMD.createdomain, domain: 0, create: { ...GOOD_CONFIG } })).to.equal(0);
+              guests.push(view.getUint16(OFF_DOMAIN, true));
+              if (guests.length > 1) expect(toolstack({ cmd: CMD.destroydomain, domain: guests.shift()! })).to.equal(0);
+            }
+            return inner.domctl(call, bad);
+          },
+          ...(listable ? { domains: inner.domains! } : {}),
+          close() {},
+        };
+        let text = '';
+        const out: Output = { write: (t) => void (text += t), flush() {} };
+        const r = await runSession(target, b, { seed: 21, loops: 60_000, quiet: true, safety: { unsafe: false, maxDomains: 8 }, record: false }, out);
+        return { r, text, left: h.domainIds(), guests };
+      };
+      const seen = await underToolstack(true);
+      expect(seen.r.failed, seen.text).to.equal(0);
+      expect(seen.r.tableChanges).to.be.greaterThan(0);
+      expect(seen.text).to.match(/^Note: call \d+: the domain table changed during the run \(domains? [\d, ]+ (appeared|went)/m);
+      // Its own domains destroyed, the toolstack's guest left alone.
+      expect(seen.left).to.deep.equal([0, 1, 2, ...seen.guests]);
+      // Judged against the table it started with, the same run fails: the check above is what keeps it right.
+      const blind = await underToolstack(false);
+      expect(blind.r.failed).to.be.greaterThan(0);
+      expect(blind.r.tableChanges).to.equal(0);
+    });
+
     it('interrupted (a signal between calls), it stops and still destroys its domains', async () => {
       const { target, hv } = simTarget([0]);
       const stop = { requested: null as NodeJS.Signals | null };
@@ -415,6 +459,23 @@ for seed in (0, 1, 1114727452, 4294967295):
       // NULL pointers and wrong versions among them.
       expect(bs.some((b) => b.includes('NULL pointer'))).to.equal(true);
       expect(bs.some((b) => !b.includes('.interface_version = 0x15\n'))).to.equal(true);
+    });
+
+    it('in dom0, the first run works on the table its model was made from, even if a guest starts in between', async () => {
+      const env = { ...process.env, SIMHOST_DIR: host.dir, XENTEST_ROOT: host.root };
+      const target = await selectTarget({ backend: 'sim', env });
+      const cfg = join(work, 'vm-late.cfg');
+      writeFileSync(cfg, 'name = "vm-late"\nmemory = 256\nvcpus = 1\nkernel = "/boot/vmlinuz"\n');
+      const r = spawnSync('xl', ['create', '-f', cfg], { env: host.env(), encoding: 'utf8' });
+      expect(r.status, r.stderr).to.equal(0);
+      try {
+        const b = target.open();
+        expect(await b.domains!()).to.deep.equal(target.initial.map((d) => d.id));
+        // A later backend (a minimisation replay) starts from the host as it is then.
+        expect(await target.open().domains!()).to.include(host.domain('vm-late')!.id);
+      } finally {
+        expect(spawnSync('xl', ['destroy', 'vm-late'], { env: host.env(), encoding: 'utf8' }).status).to.equal(0);
+      }
     });
 
     it('in dom0, it sees the guests, errnos as the model says, and leaves the guests alone', () => {

@@ -12,6 +12,13 @@ export interface HypercallBackend {
    * the hypervisor copied back (unchanged if it copied nothing).
    */
   domctl(buf: Uint8Array, badBuffer: boolean): number;
+  /**
+   * The ids of the domains alive now, as the control domain lists them (xl
+   * list); null when it cannot tell. A fuzzing run asks only when an answer
+   * disagrees with its model: a toolstack may have started or ended domains
+   * under it (tonight's guests start while dom0 runs its tests).
+   */
+  domains?(): Promise<number[] | null>;
   close(): void;
 }
 

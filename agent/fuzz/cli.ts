@@ -142,7 +142,8 @@ async function run(argv: string[]): Promise<number> {
 
   const pct = (k: number) => (result.stats.calls ? ((100 * k) / result.stats.calls).toFixed(2) : '0.00');
   const shares = calls ? '' : `; random versions ${pct(result.stats.randomVersions)}%, valid commands ${pct(result.stats.validCommands)}%`;
-  out.write(`Summary: ${result.calls} call${result.calls === 1 ? '' : 's'}: ${result.passed} passed, ${result.failed} failed, ${result.withheld} withheld${shares}\n`);
+  const changes = result.tableChanges ? `; the domain table changed under it ${result.tableChanges} time${result.tableChanges === 1 ? '' : 's'}` : '';
+  out.write(`Summary: ${result.calls} call${result.calls === 1 ? '' : 's'}: ${result.passed} passed, ${result.failed} failed, ${result.withheld} withheld${shares}${changes}\n`);
   const replayHead = [...target.replayEnv.map(shellQuoteAssignment), 'xenfc', ...target.replayArgs];
   if (seed !== undefined) out.write(`Replay: ${[...replayHead, '-s', String(seed), '-l', String(result.calls)].join(' ')}\n`);
   if (result.interrupted) out.write(`Interrupted by ${result.interrupted} after ${result.calls} calls\n`);

@@ -160,6 +160,22 @@ export class DomctlModel {
     return { errnos: [0], why: `a PV domain is created ${where}` };
   }
 
+  /**
+   * Take the domain table as it is listed now (complete models only): a
+   * toolstack started or ended domains during the run. What changed, or
+   * null if nothing did. A domain that appeared is not this run's.
+   */
+  resync(ids: readonly number[]): { appeared: number[]; gone: number[] } | null {
+    const now = new Set(ids.filter((id) => id < DOMID.firstReserved));
+    const appeared = [...now].filter((id) => !this.domains.has(id)).sort((a, b) => a - b);
+    const gone = this.knownIds().filter((id) => !now.has(id));
+    if (appeared.length === 0 && gone.length === 0) return null;
+    for (const id of gone) this.domains.delete(id);
+    for (const id of appeared) this.domains.set(id, { id, ours: false, pauseCount: 0, iommu: null });
+    this.changed();
+    return { appeared, gone };
+  }
+
   /** Record what Xen did (its real answer, so one wrong answer does not make every later call wrong). */
   apply(call: DomctlCall, errno: number, returnedDomain: number): void {
     if (errno !== 0 || call.badBuffer) return;

@@ -75,6 +75,7 @@ function simTarget(opts: TargetOptions, env: NodeJS.ProcessEnv, root: string): F
     const self = first.callerDomid();
     const all = first.domainIds();
     const known = privileged ? all : [...new Set([0, self])].sort((a, b) => a - b);
+    let reuse: SimHypervisor | null = first;
     return {
       name: 'sim',
       describe: `the simulated machine ${dir}'s Xen ${major}.${minor}, as domain ${self} (${privileged ? 'privileged' : 'unprivileged'})`,
@@ -82,7 +83,13 @@ function simTarget(opts: TargetOptions, env: NodeJS.ProcessEnv, root: string): F
       caller: { domid: self, privileged },
       initial: known.map((id) => ({ id, ours: false, pauseCount: 0, iommu: id === 0 ? iommu : privileged ? false : null })),
       complete: privileged,
-      open: () => simBackend(simHypervisorOfHost(dir, root, env)),
+      // The first run works on the table its model was made from (a guest started in between would be a
+      // domain the model has never heard of); minimisation's replays each start from the host as it is then.
+      open: () => {
+        const h = reuse ?? simHypervisorOfHost(dir, root, env);
+        reuse = null;
+        return simBackend(h);
+      },
       replayEnv: replayEnv(env, ['SIMHOST_DIR', 'XENTEST_ROOT', 'XENTEST_SIM_XEN_BUG']),
       replayArgs: ['--backend', 'sim'],
     };
@@ -116,7 +123,7 @@ function simTarget(opts: TargetOptions, env: NodeJS.ProcessEnv, root: string): F
 }
 
 function simBackend(h: SimHypervisor): HypercallBackend {
-  return { name: 'sim', domctl: (buf, badBuffer) => h.domctl(buf, !badBuffer), close: () => {} };
+  return { name: 'sim', domctl: (buf, badBuffer) => h.domctl(buf, !badBuffer), domains: async () => h.domainIds(), close: () => {} };
 }
 
 function replayEnv(env: NodeJS.ProcessEnv, keys: string[]): string[] {
@@ -187,7 +194,16 @@ async function xenTarget(opts: TargetOptions, env: NodeJS.ProcessEnv, root: stri
     open: () => {
       const b = reuse ?? openXenBackend();
       reuse = null;
-      return b;
+      if (!privileged) return b;
+      return {
+        name: b.name,
+        domctl: (buf, badBuffer) => b.domctl(buf, badBuffer),
+        domains: async () => {
+          const list = await outputIfSucceeded(['xl', 'list'], env);
+          return list === null ? null : parseXlListIds(list);
+        },
+        close: () => b.close(),
+      };
     },
     replayEnv: [],
     replayArgs: ['--backend', 'xen', ...(opts.iommu !== undefined ? ['--iommu', opts.iommu ? 'on' : 'off'] : [])],
