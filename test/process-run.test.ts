@@ -173,6 +173,46 @@ describe('shared/process/run', function () {
     });
   });
 
+  describe('a command whose process group is recorded (onSpawn)', () => {
+    it('starts only once onSpawn has returned', async () => {
+      let recordedAt = 0;
+      const stamp = path.join(dir, 'started');
+      const r = await runCommand(`date +%s%3N > ${stamp}`, {
+        timeoutMs: 10_000,
+        logFile: log,
+        onSpawn: () => {
+          // A slow record (an fsync on a busy disk): the command must not be under way meanwhile.
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+          recordedAt = Date.now();
+        },
+      });
+      expect(r.exitStatus, r.tail).to.equal(0);
+      expect(Number(fs.readFileSync(stamp, 'utf8'))).to.be.at.least(recordedAt);
+    });
+
+    it('never starts if the agent is killed before the record is done, and leaves nothing running', async function () {
+      this.timeout(20_000);
+      const ran = path.join(dir, 'ran');
+      const pidFile = path.join(dir, 'pgid');
+      const runModule = new URL('../shared/process/run.js', import.meta.url).href;
+      const agent = [
+        `import { writeFileSync } from 'node:fs';`,
+        `import { runCommand } from ${JSON.stringify(runModule)};`,
+        `await runCommand(${JSON.stringify(`touch ${ran}; sleep 30`)}, { timeoutMs: 60000, logFile: ${JSON.stringify(log)},`,
+        `  onSpawn: (pid) => { writeFileSync(${JSON.stringify(pidFile)}, String(pid)); process.kill(process.pid, 'SIGKILL'); } });`,
+      ].join('\n');
+      const { spawnSync } = await import('node:child_process');
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', agent], { encoding: 'utf8' });
+      expect(r.signal, r.stderr).to.equal('SIGKILL');
+      const pgid = Number(fs.readFileSync(pidFile, 'utf8'));
+      leftovers.push(pgid);
+      const deadline = Date.now() + 5000;
+      while (exists(-pgid) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+      expect(exists(-pgid), 'the waiting shell ends when the agent is gone').to.equal(false);
+      expect(fs.existsSync(ran), 'the command never ran').to.equal(false);
+    });
+  });
+
   describe('timeouts, kills and aborts', () => {
     it('kills the whole process group, grandchildren included, on timeout', async function () {
       this.timeout(30_000);

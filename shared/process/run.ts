@@ -73,8 +73,18 @@ const REAP_WAIT_MS = 3000;
 /** A heartbeat line longer than this is cut: one line is all we buffer. */
 const MAX_HEARTBEAT_LINE = 8192;
 
+/**
+ * With onSpawn, the shell first waits on fd 3 for the agent's word that the
+ * group is recorded (a newline; end of file, from an agent killed before it
+ * got that far, and nothing runs), then runs the command as `sh -c` would.
+ * Without it, a kill between the start and the record left a group running
+ * that the next run could not know of (a build beside the build run again).
+ */
+const GATED = 'IFS= read -r _ <&3 || exit 125; exec 3<&-; exec /bin/sh -c "$1"';
+
 export function runCommand(command: string, options: RunOptions): Promise<CmdResult> {
   const limits = validateOptions(options);
+  if (options.onSpawn) return run(command, '/bin/sh', ['-c', GATED, 'sh', command], options, limits, true);
   return run(command, '/bin/sh', ['-c', command], options, limits);
 }
 
@@ -178,6 +188,8 @@ async function run(
   args: string[],
   options: RunOptions,
   { graceMs, tailBytes }: { graceMs: number; tailBytes: number },
+  /** The command waits on fd 3 until onSpawn has returned (runCommand's GATED). */
+  gated = false,
 ): Promise<CmdResult> {
   const cwd = path.resolve(options.cwd ?? process.cwd());
   const logFd = openLog(options.logFile, headerLine(command, cwd, new Date()));
@@ -212,7 +224,8 @@ async function run(
   const t0 = performance.now();
   let child: ChildProcess;
   try {
-    child = spawn(file, args, { cwd, env: options.env ?? process.env, detached: true, stdio: ['ignore', direct ? logFd : 'pipe', direct ? logFd : 'pipe'] });
+    const out = direct ? logFd : 'pipe';
+    child = spawn(file, args, { cwd, env: options.env ?? process.env, detached: true, stdio: gated ? ['ignore', out, out, 'pipe'] : ['ignore', out, out] });
   } catch (e) {
     // spawn throws synchronously only for malformed arguments (e.g. NUL bytes).
     return notStarted(127, `${file}: ${(e as Error).message}`);
@@ -231,6 +244,12 @@ async function run(
     // A bug in the caller: do not leave the command running behind the exception.
     killProcessGroup(pgid, 'SIGKILL');
     throw e;
+  }
+  if (gated) {
+    // Recorded: the command may start. (If it is gone already, its exit says why.)
+    const gate = child.stdio[3] as NodeJS.WritableStream & { on(e: 'error', f: () => void): void };
+    gate.on('error', () => undefined);
+    gate.end('\n');
   }
 
   // Piped output (for the heartbeat): to the log (respecting its backpressure), the tail, and the heartbeat.
