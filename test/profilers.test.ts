@@ -16,7 +16,7 @@ import { readControlFileLenient } from '../shared/controlfile/reader.js';
 import { readProcStat } from '../shared/process/procstat.js';
 import { groupHasLiveMembers } from '../shared/process/run.js';
 import { NightLab, TarballServer, type LabOptions } from '../scripts/simhost/lab.js';
-import { eachAtOnce, matrixWidth } from './support/pool.js';
+import { mapAtOnce, matrixWidth } from './support/pool.js';
 
 interface ProfilerRun {
   pid: number;
@@ -292,8 +292,8 @@ describe('profilers', function () {
       'profilers.stop:middle#2',
       'profilers.stop:ended#1',
     ];
-    const failures: Array<{ i: number; text: string }> = [];
-    await eachAtOnce(points, matrixWidth(), async (point, i) => {
+    // Each point's problems, or null.
+    const outcomes = await mapAtOnce(points, matrixWidth(), async (point, i): Promise<string | null> => {
       const token = newToken();
       const lab = newLab(`kill-${i}`, {
         profilers: { dmesg: 'xl dmesg', ticker: ticker(token) },
@@ -324,9 +324,9 @@ describe('profilers', function () {
       if (RESTART_MARKER.test(tickerLog)) problems.push('the ticker was started again');
       const left = processesWith(token);
       if (left.length) problems.push(`processes left: ${left.join(', ')}`);
-      if (problems.length) failures.push({ i, text: `${point}: ${problems.join('; ')}` });
+      return problems.length ? `${point}: ${problems.join('; ')}` : null;
     });
-    const report = failures.sort((a, b) => a.i - b.i).map((f) => f.text);
-    expect(report, report.join('\n')).to.deep.equal([]);
+    const failures = outcomes.filter((o): o is string => o !== null);
+    expect(failures, failures.join('\n')).to.deep.equal([]);
   });
 });

@@ -165,12 +165,12 @@ function judge(call: DomctlCall, expected: Expectation, errno: number, returned:
 }
 
 /** The table listed after a call, as it was before it: without the domain the call created, with the one it destroyed. */
-function tableBefore(listed: readonly number[], call: DomctlCall, errno: number, returned: number): number[] {
-  if (errno !== 0 || call.badBuffer) return [...listed];
+function tableBefore(listed: readonly number[], call: DomctlCall, errno: number, returned: number): readonly number[] {
+  if (errno !== 0 || call.badBuffer) return listed;
   const cmd = call.cmd >>> 0;
   if (cmd === CMD.createdomain) return listed.filter((id) => id !== returned);
   if (cmd === CMD.destroydomain) return [...new Set([...listed, call.domain])];
-  return [...listed];
+  return listed;
 }
 
 function describeChange(c: { appeared: number[]; gone: number[] }): string {

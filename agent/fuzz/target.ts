@@ -195,15 +195,11 @@ async function xenTarget(opts: TargetOptions, env: NodeJS.ProcessEnv, root: stri
       const b = reuse ?? openXenBackend();
       reuse = null;
       if (!privileged) return b;
-      return {
-        name: b.name,
-        domctl: (buf, badBuffer) => b.domctl(buf, badBuffer),
-        domains: async () => {
-          const list = await outputIfSucceeded(['xl', 'list'], env);
-          return list === null ? null : parseXlListIds(list);
-        },
-        close: () => b.close(),
+      const domains = async (): Promise<number[] | null> => {
+        const list = await outputIfSucceeded(['xl', 'list'], env);
+        return list === null ? null : parseXlListIds(list);
       };
+      return { ...b, domains };
     },
     replayEnv: [],
     replayArgs: ['--backend', 'xen', ...(opts.iommu !== undefined ? ['--iommu', opts.iommu ? 'on' : 'off'] : [])],

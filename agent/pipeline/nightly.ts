@@ -58,9 +58,9 @@ export function nightInProgress(files: StateFiles): { id: string; dir: string; j
   return nightOver(journal) ? undefined : { id, dir, journal };
 }
 
-/** The CPUs this process may run on (sched_getaffinity: a build pinned to some CPUs gets that many jobs). */
+/** The CPUs this process may run on, at least 1 (sched_getaffinity: a build pinned to some CPUs gets that many jobs). */
 function cpuCount(): number {
-  return Math.max(1, availableParallelism());
+  return availableParallelism();
 }
 
 function createNight(control: ControlFile, sourcePath: string, paths: MachinePaths, files: StateFiles): { id: string; dir: string; journal: Journal } {

@@ -18,6 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readProcStat } from './procstat.js';
@@ -247,7 +248,7 @@ async function run(
   }
   if (gated) {
     // Recorded: the command may start. (If it is gone already, its exit says why.)
-    const gate = child.stdio[3] as NodeJS.WritableStream & { on(e: 'error', f: () => void): void };
+    const gate = child.stdio[3] as Writable;
     gate.on('error', () => undefined);
     gate.end('\n');
   }

@@ -1,24 +1,27 @@
 /**
- * Run fn over items, `width` at a time, in order of index; resolves when all
- * have ended, rejects with the first error once the running ones have ended.
- * For the kill matrices: each point is a night of its own, in a directory of
- * its own, and most of a night is waiting on its processes.
+ * fn over items, `width` at a time, started in order of index; resolves with
+ * the results in the order of the items once all have ended, or rejects with
+ * the first error once the running ones have ended. For the kill matrices:
+ * each point is a night of its own, in a directory of its own, and most of a
+ * night is waiting on its processes.
  */
-export async function eachAtOnce<T>(items: readonly T[], width: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+export async function mapAtOnce<T, R>(items: readonly T[], width: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
   let next = 0;
-  let failed: unknown = null;
+  const errors: unknown[] = [];
   const lane = async (): Promise<void> => {
-    while (failed === null && next < items.length) {
+    while (errors.length === 0 && next < items.length) {
       const i = next++;
       try {
-        await fn(items[i] as T, i);
-      } catch (e) {
-        failed ??= e;
+        results[i] = await fn(items[i] as T, i);
+      } catch (error) {
+        errors.push(error);
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, lane));
-  if (failed !== null) throw failed;
+  if (errors.length > 0) throw errors[0];
+  return results;
 }
 
 /** How many nights the kill matrices run at once (XENTEST_TEST_MATRIX_WIDTH, default 3). */
